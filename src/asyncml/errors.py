@@ -1,0 +1,84 @@
+"""The error tree.
+
+Job errors travel from model code through the worker into the job record as
+``{"code", "message"}``; the code is a stable string clients may branch on.
+
+    AsyncmlError
+    ├── JobError                      a job failed; carries a stable ``code``
+    │   ├── DownloadError             download_failed: unreachable host, HTTP error status
+    │   ├── DestinationNotAllowedError destination_not_allowed: private/loopback/metadata target
+    │   ├── TooLargeError             too_large: over the byte cap
+    │   ├── FetchTimeoutError         timeout: over a deadline
+    │   ├── UnsupportedMediaError     unsupported_media: not a format we can read
+    │   ├── NoDrawOnDateError         no_draw_on_date: EuroMillions has no draw that day
+    │   ├── FutureDateError           future_date: the draw has not happened yet
+    │   └── PageChangedError          page_changed: the results page no longer has the expected shape
+    ├── JobNotFoundError              unknown id (HTTP 404)
+    ├── ConflictError                 state or idempotency conflict (HTTP 409)
+    └── ServiceUnavailableError       broker or store unreachable (HTTP 503)
+"""
+
+from __future__ import annotations
+
+
+class AsyncmlError(Exception):
+    """Base class of every error asyncml raises on purpose."""
+
+
+class JobError(AsyncmlError):
+    """A job failed for a reason worth telling the client."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+class DownloadError(JobError):
+    code = "download_failed"
+
+
+class DestinationNotAllowedError(JobError):
+    code = "destination_not_allowed"
+
+
+class TooLargeError(JobError):
+    code = "too_large"
+
+
+class FetchTimeoutError(JobError):
+    code = "timeout"
+
+
+class UnsupportedMediaError(JobError):
+    code = "unsupported_media"
+
+
+class NoDrawOnDateError(JobError):
+    code = "no_draw_on_date"
+
+
+class FutureDateError(JobError):
+    code = "future_date"
+
+
+class PageChangedError(JobError):
+    code = "page_changed"
+
+
+class JobNotFoundError(AsyncmlError):
+    """No job with that id (or not visible to this caller)."""
+
+
+class ConflictError(AsyncmlError):
+    """The request conflicts with the job's state or an earlier request."""
+
+
+class ServiceUnavailableError(AsyncmlError):
+    """A backing service (broker, store) cannot be reached right now."""
