@@ -1,0 +1,148 @@
+"""The one egress client: every outbound fetch goes through ``Egress``."""
+
+from __future__ import annotations
+
+import ssl
+import time
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from types import TracebackType
+
+import httpx
+
+from asyncml.errors import DownloadError, FetchTimeoutError, TooLargeError
+from asyncml.net.body import BodyReader, declared_length, format_size, transport_errors
+from asyncml.net.pinning import PinnedTransport, Scope, scoped
+from asyncml.net.policy import EgressPolicy
+from asyncml.net.remote import RemoteFile, open_remote
+from asyncml.net.target import Resolver, Target, check, describe, parse_url, system_resolver
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+class Egress:
+    """A synchronous HTTP client that only reaches destinations the policy allows.
+
+    Each hop (every redirect included) is resolved once and every resolved address is
+    checked; the connection then goes to a checked address, never through a second lookup.
+    Bodies are capped in bytes and every fetch has a wall-clock deadline.
+
+    ``transport`` replaces the network layer (tests pass ``httpx.MockTransport``). An
+    injected transport is sent the checked IP in the URL, with the Host header and TLS SNI
+    set to the real name, so it cannot re-resolve either. ``ssl_context`` sets the CAs
+    trusted by the default transport (certifi's bundle otherwise).
+    """
+
+    def __init__(
+        self,
+        policy: EgressPolicy,
+        *,
+        resolver: Resolver | None = None,
+        transport: httpx.BaseTransport | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.policy = policy
+        self._resolver = resolver or system_resolver
+        self._pinned = transport is None
+        if transport is None:
+            transport = PinnedTransport(ssl_context or httpx.create_ssl_context(trust_env=False))
+        self._client = httpx.Client(
+            transport=transport,
+            headers={
+                "User-Agent": policy.user_agent,
+                "Accept": "*/*",
+                "Accept-Encoding": "identity",
+            },
+            # Jobs share this client, so no cookie may carry over from one job to the next.
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    def fetch(self, url: str, *, max_bytes: int | None = None) -> bytes:
+        """The whole body of a small document, such as an HTML page."""
+        limit = self._limit(max_bytes)
+        deadline = time.monotonic() + self.policy.total_timeout
+        response, target = self._request(url, {}, deadline)
+        try:
+            self._check_status(response, target)
+            length = declared_length(response)
+            if length is not None and length > limit:
+                raise TooLargeError(
+                    f"{target.label} is {format_size(length)}, over the {format_size(limit)} limit"
+                )
+            return BodyReader(response, target, limit=limit, deadline=deadline).read_all()
+        finally:
+            response.close()
+
+    def open(self, url: str, *, max_bytes: int | None = None) -> RemoteFile:
+        """A lazy, seekable, read-only file over HTTP; close it (or use ``with``) when done."""
+        limit = self._limit(max_bytes)
+        deadline = time.monotonic() + self.policy.total_timeout
+        return open_remote(self, url, limit=limit, deadline=deadline)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Egress:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _limit(self, max_bytes: int | None) -> int:
+        if max_bytes is None:
+            return self.policy.max_bytes
+        if max_bytes <= 0:
+            raise ValueError("max_bytes must be positive")
+        return min(max_bytes, self.policy.max_bytes)
+
+    def _request(
+        self, url: str | httpx.URL, headers: dict[str, str], deadline: float
+    ) -> tuple[httpx.Response, Target]:
+        """GET ``url``, following redirects by hand so that every hop is checked again."""
+        current: str | httpx.URL = url
+        for _ in range(self.policy.max_redirects + 1):
+            target = check(current, self.policy, self._resolver)
+            response = self._send(target, headers, deadline)
+            location = response.headers.get("Location")
+            if response.status_code not in _REDIRECTS or not location:
+                return response, target
+            response.close()
+            try:
+                current = target.url.join(location)
+            except httpx.InvalidURL:
+                raise DownloadError(f"{target.label} redirected to an invalid URL") from None
+        first = describe(parse_url(url))
+        raise DownloadError(f"{first} redirected more than {self.policy.max_redirects} times")
+
+    def _send(self, target: Target, headers: dict[str, str], deadline: float) -> httpx.Response:
+        """One GET to an already checked target; the body is left to stream."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise FetchTimeoutError(f"timeout: {target.label} took too long to download")
+        timeout = httpx.Timeout(remaining, connect=min(self.policy.connect_timeout, remaining))
+        if self._pinned:
+            request = self._client.build_request(
+                "GET", target.url, headers=headers, timeout=timeout
+            )
+        else:
+            request = self._client.build_request(
+                "GET",
+                target.url.copy_with(host=target.addresses[0].split("%", 1)[0]),
+                headers={**headers, "Host": target.url.netloc.decode("ascii")},
+                timeout=timeout,
+                extensions={"sni_hostname": target.host} if target.url.scheme == "https" else {},
+            )
+        with scoped(Scope(deadline, target.host, target.addresses)), transport_errors(target):
+            return self._client.send(request, stream=True)
+
+    @staticmethod
+    def _check_status(response: httpx.Response, target: Target) -> None:
+        if not 200 <= response.status_code < 300:
+            response.close()
+            raise DownloadError(f"GET {target.label} returned HTTP {response.status_code}")

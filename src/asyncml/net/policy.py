@@ -1,0 +1,115 @@
+"""Which destinations the egress client may reach.
+
+Everything that is not globally routable is refused unless the policy's allowlist names the
+host or covers the address: this is what keeps a job URL from reaching the metadata service,
+the broker, or anything else on the worker's own network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_HOST_NAME = re.compile(r"^[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$")
+_METADATA = ipaddress.IPv4Address("169.254.169.254")
+_SHARED = ipaddress.IPv4Network("100.64.0.0/10")  # carrier-grade NAT, RFC 6598
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # well-known DNS64 prefix, RFC 6052
+
+
+def normalize_host(host: str) -> str:
+    """Lower-case a host name and drop the trailing dot of a fully qualified name."""
+    return host.strip().lower().rstrip(".")
+
+
+def _parse_allow_entry(entry: str) -> IPNetwork | str:
+    text = normalize_host(entry)
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        pass
+    if "/" not in text and ":" not in text and _HOST_NAME.match(text):
+        return text
+    raise ValueError(
+        f"invalid egress allow entry {entry!r}: expected a host name (files.local), "
+        "an IP address (10.0.0.5) or a CIDR block (10.0.0.0/8)"
+    )
+
+
+def address_problem(ip: IPAddress) -> str | None:
+    """Why ``ip`` may not be reached without an allow entry; None for a public address."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        # Addresses that carry an IPv4 address are judged by the address they lead to.
+        if ip.ipv4_mapped is not None:
+            return address_problem(ip.ipv4_mapped)
+        if ip in _NAT64:
+            return address_problem(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        if ip.sixtofour is not None and address_problem(ip.sixtofour) is not None:
+            return address_problem(ip.sixtofour)
+        if ip.is_site_local:
+            return "site-local"
+    if ip == _METADATA:
+        return "cloud metadata"
+    checks: tuple[tuple[bool, str], ...] = (
+        (ip.is_unspecified, "unspecified"),
+        (ip.is_loopback, "loopback"),
+        (ip.is_link_local, "link-local"),
+        (ip.is_multicast, "multicast"),
+        (isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED, "shared (CGNAT)"),
+        (ip.is_private, "private"),
+        (ip.is_reserved, "reserved"),
+        (not ip.is_global, "non-public"),
+    )
+    return next((label for failed, label in checks if failed), None)
+
+
+@dataclass(frozen=True)
+class EgressPolicy:
+    """Limits for every outbound fetch; the allowlist opens private destinations on purpose."""
+
+    allow: tuple[str, ...] = ()
+    max_bytes: int = 512 * 1024 * 1024
+    connect_timeout: float = 5.0
+    total_timeout: float = 60.0
+    max_redirects: int = 5
+    user_agent: str = "asyncml/0.1"
+    _hosts: frozenset[str] = field(init=False, repr=False, compare=False)
+    _networks: tuple[IPNetwork, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.allow, str):
+            raise TypeError("allow must be a tuple of entries; use EgressPolicy.from_allow_string")
+        parsed = [_parse_allow_entry(entry) for entry in self.allow]
+        if self.max_bytes <= 0:
+            raise ValueError("max_bytes must be positive")
+        if self.connect_timeout <= 0 or self.total_timeout <= 0:
+            raise ValueError("connect_timeout and total_timeout must be positive")
+        if self.max_redirects < 0:
+            raise ValueError("max_redirects must not be negative")
+        # Frozen dataclass: the parsed allowlist is derived once, here.
+        object.__setattr__(self, "_hosts", frozenset(p for p in parsed if isinstance(p, str)))
+        object.__setattr__(self, "_networks", tuple(p for p in parsed if not isinstance(p, str)))
+
+    @classmethod
+    def from_allow_string(cls, allow: str, **kw: Any) -> EgressPolicy:
+        """Build a policy from ``"127.0.0.1, 10.0.0.0/8, files.local"`` (empty entries ignored)."""
+        entries = tuple(entry.strip() for entry in allow.split(",") if entry.strip())
+        return cls(allow=entries, **kw)
+
+    def refusal(self, host: str, ip: IPAddress) -> str | None:
+        """Why ``host`` at ``ip`` is refused, or None when it may be reached."""
+        if normalize_host(host) in self._hosts:
+            return None
+        candidates: list[IPAddress] = [ip]
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            candidates.append(ip.ipv4_mapped)
+        for candidate in candidates:
+            if any(candidate in net for net in self._networks if net.version == candidate.version):
+                return None
+        return address_problem(ip)

@@ -1,0 +1,109 @@
+"""Turn a URL into a checked destination: scheme, host, and addresses the policy accepts."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from asyncml.errors import DestinationNotAllowedError, DownloadError
+from asyncml.net.policy import EgressPolicy
+
+Resolver = Callable[[str, int], list[str]]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST_NAME = re.compile(r"^[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$")
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to, in the order the system prefers."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def describe(url: httpx.URL) -> str:
+    """The URL for messages: no query string or fragment, which often carry tokens."""
+    return f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One request's destination after the checks: connect only to ``addresses``."""
+
+    url: httpx.URL
+    host: str
+    addresses: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return describe(self.url)
+
+
+def parse_url(raw: str | httpx.URL) -> httpx.URL:
+    """Validate the parts of a URL that need no DNS; returns it with a canonical host."""
+    try:
+        url = httpx.URL(raw)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise DownloadError(f"invalid URL: {exc}") from None
+    if url.scheme not in _DEFAULT_PORTS:
+        shown = f" (got {url.scheme}:)" if url.scheme else ""
+        raise DestinationNotAllowedError(f"only http and https URLs are supported{shown}")
+    host = url.raw_host.decode("ascii").lower()
+    if url.userinfo:
+        raise DestinationNotAllowedError(
+            f"URLs with credentials are not supported: remove the user:password@ part before {host}"
+        )
+    if not host:
+        raise DownloadError("invalid URL: it has no host")
+    if host.endswith("."):
+        host = host.rstrip(".")
+        url = url.copy_with(host=host)
+    if "%" in host or (_literal_ip(host) is None and not _HOST_NAME.match(host)):
+        raise DownloadError(f"invalid URL: {host!r} is not a valid host name")
+    port = url.port
+    if port is not None and not 0 < port < 65536:
+        raise DownloadError(f"invalid URL: port {port} is out of range")
+    return url
+
+
+def check(raw: str | httpx.URL, policy: EgressPolicy, resolver: Resolver) -> Target:
+    """Parse, resolve once and vet every address; raise unless all of them may be reached."""
+    url = parse_url(raw)
+    host = url.raw_host.decode("ascii")
+    port = url.port or _DEFAULT_PORTS[url.scheme]
+    literal = _literal_ip(host)
+    if literal is not None:
+        addresses = [host]
+    else:
+        try:
+            addresses = resolver(host, port)
+        except OSError as exc:
+            reason = exc.strerror or str(exc) or "name lookup failed"
+            raise DownloadError(f"could not connect to {host}: {reason}") from None
+        if not addresses:
+            raise DownloadError(f"could not connect to {host}: it has no addresses")
+    for address in addresses:
+        ip = _literal_ip(address.split("%", 1)[0])
+        if ip is None:
+            raise DownloadError(f"could not connect to {host}: bad address {address!r}")
+        problem = policy.refusal(host, ip)
+        if problem is not None:
+            # The address itself stays out of the message: it would map internal DNS.
+            verb = "is" if literal is not None else "resolves to"
+            article = "an" if problem[0] in "aeiou" else "a"
+            raise DestinationNotAllowedError(
+                f"destination not allowed: {host} {verb} {article} {problem} address; "
+                "add the host or its network to the egress allowlist to fetch from it"
+            )
+    return Target(url=url, host=host, addresses=tuple(addresses))
+
+
+def _literal_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
