@@ -1,0 +1,1 @@
+"""Model code: plain Python inference, no FastAPI or Celery imports."""
