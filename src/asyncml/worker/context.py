@@ -1,0 +1,46 @@
+"""Per-process resources of a worker: built once in each (forked) process, then reused."""
+
+from __future__ import annotations
+
+import os
+
+from asyncml.net import Egress, EgressPolicy
+from asyncml.settings import Settings
+from asyncml.store import JobStore
+
+
+class WorkerContext:
+    """Lazily built store and egress client, rebuilt after a fork (sockets are per process)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pid: int | None = None
+        self._store: JobStore | None = None
+        self._egress: Egress | None = None
+
+    def _check_pid(self) -> None:
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._store = None
+            self._egress = None
+
+    @property
+    def store(self) -> JobStore:
+        self._check_pid()
+        if self._store is None:
+            self._store = JobStore(self.settings.effective_store_url, self.settings.job_retention_s)
+        return self._store
+
+    @property
+    def egress(self) -> Egress:
+        self._check_pid()
+        if self._egress is None:
+            s = self.settings
+            policy = EgressPolicy.from_allow_string(
+                s.egress_allow,
+                max_bytes=s.fetch_max_bytes,
+                connect_timeout=s.fetch_connect_timeout_s,
+                total_timeout=s.fetch_timeout_s,
+            )
+            self._egress = Egress(policy)
+        return self._egress
