@@ -1,0 +1,59 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import asyncml
+from asyncml.api import problems
+from asyncml.api.broker import Broker
+from asyncml.api.jobs import JobService
+from asyncml.api.notify import Notifier
+from asyncml.api.routes import compat, health, jobs, tasks
+from asyncml.settings import Settings
+from asyncml.store import AsyncJobStore
+from asyncml.worker.app import create_celery
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Send a job, get its id at once, and collect the result by polling, long-polling
+(`GET /v1/jobs/{id}?wait=30`) or the original contract's `GET /task/{id}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = AsyncJobStore(settings.effective_store_url, settings.job_retention_s)
+        notifier = Notifier(store.redis)
+        broker = Broker(create_celery(settings, with_tasks=False))
+        app.state.settings = settings
+        app.state.store = store
+        app.state.broker = broker
+        app.state.jobs = JobService(store, broker, notifier)
+        await notifier.start()
+        try:
+            yield
+        finally:
+            await notifier.stop()
+            await store.close()
+
+    app = FastAPI(
+        title="asyncml",
+        version=asyncml.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.include_router(jobs.router)
+    app.include_router(tasks.router)
+    app.include_router(compat.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,144 @@
+"""What the routes do with jobs: submit, read, wait, cancel, list.
+
+Shared by the ``/v1`` routes and the original proof of concept's routes, so both behave
+the same way. The record is written before the task is published; a publish that fails
+removes the record again and answers 503, so the client never holds an id that will not run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+import uuid
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from asyncml.api.broker import Broker
+from asyncml.api.notify import Notifier
+from asyncml.catalog import TASKS, TaskSpec
+from asyncml.errors import ConflictError, JobNotFoundError
+from asyncml.schemas import Job, JobStatus
+from asyncml.store import AsyncJobStore, IdempotencyConflict, StoredJob
+
+log = logging.getLogger(__name__)
+
+
+class UnknownTaskError(ValueError):
+    pass
+
+
+def resolve_task(name: str) -> TaskSpec:
+    spec = TASKS.get(name)
+    if spec is None:
+        known = ", ".join(sorted(TASKS))
+        raise UnknownTaskError(f"unknown task {name!r}; known tasks: {known}")
+    return spec
+
+
+def validate_input(spec: TaskSpec, payload: dict[str, Any]) -> dict[str, Any]:
+    """Validate at the edge (422 naming the field) and normalise what the worker gets."""
+    model = spec.input_model.model_validate(payload)
+    data: dict[str, Any] = model.model_dump(mode="json")
+    return data
+
+
+class JobService:
+    def __init__(self, store: AsyncJobStore, broker: Broker, notifier: Notifier) -> None:
+        self.store = store
+        self.broker = broker
+        self.notifier = notifier
+
+    async def submit(
+        self,
+        spec: TaskSpec,
+        payload: dict[str, Any],
+        owner: str,
+        idempotency_key: str | None = None,
+    ) -> tuple[Job, bool]:
+        """Record and publish a job. Returns the job and whether it was an idempotent replay."""
+        job_id = str(uuid.uuid4())
+        idem = None
+        if idempotency_key is not None:
+            body = orjson.dumps({"task": spec.name, "input": payload}, option=orjson.OPT_SORT_KEYS)
+            idem = (idempotency_key, hashlib.sha256(body).hexdigest())
+        try:
+            created = await self.store.create(job_id, spec.name, spec.queue, owner, payload, idem)
+        except IdempotencyConflict as exc:
+            raise ConflictError(
+                f"Idempotency-Key {idempotency_key!r} was already used with a different body "
+                f"(job {exc.job_id}); use a new key for a new job"
+            ) from exc
+        if isinstance(created, str):
+            return await self.get(created, owner), True
+        try:
+            await self.broker.publish(spec, job_id, payload)
+        except Exception:
+            await self.store.discard(job_id, owner, idempotency_key)
+            raise
+        log.info("job %s: queued %s on %s", job_id, spec.name, spec.queue)
+        return created.job, False
+
+    async def _find(self, job_id: str, owner: str) -> StoredJob:
+        stored = await self.store.get(job_id)
+        # Another owner's job is indistinguishable from a missing one.
+        if stored is None or stored.owner != owner:
+            raise JobNotFoundError(f"no job with id {job_id!r}")
+        return stored
+
+    async def get(self, job_id: str, owner: str) -> Job:
+        return (await self._find(job_id, owner)).job
+
+    async def wait(self, job_id: str, owner: str, timeout: float) -> Job:
+        """Return once the job is finished or ``timeout`` seconds have passed."""
+        deadline = time.monotonic() + timeout
+        with self.notifier.watch(job_id) as changed:
+            while True:
+                job = await self.get(job_id, owner)
+                remaining = deadline - time.monotonic()
+                if job.status.is_terminal() or remaining <= 0:
+                    return job
+                changed.clear()
+                # Without the event stream (store reconnecting) look again now and then.
+                step = remaining if self.notifier.connected else min(remaining, 2.0)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), step)
+
+    async def cancel(self, job_id: str, owner: str) -> Job:
+        await self._find(job_id, owner)
+        before = await self.store.cancel(job_id)
+        if before == "missing":
+            raise JobNotFoundError(f"no job with id {job_id!r}")
+        if before == JobStatus.STARTED.value:
+            await self.broker.terminate(job_id)
+        elif before != JobStatus.QUEUED.value:
+            raise ConflictError(f"job {job_id} already finished ({before}); nothing to cancel")
+        log.info("job %s: canceled (was %s)", job_id, before)
+        return await self.get(job_id, owner)
+
+    async def list(
+        self,
+        owner: str,
+        *,
+        limit: int,
+        cursor: str | None,
+        status: JobStatus | None,
+        task: str | None,
+    ) -> tuple[list[Job], str | None]:
+        position = None
+        if cursor:
+            try:
+                position = int(cursor)
+            except ValueError:
+                raise ValueError("cursor: not a cursor returned by this API") from None
+        page, following = await self.store.list(
+            owner, limit=limit, cursor=position, status=status, task=task
+        )
+        return [s.job for s in page], (str(following) if following is not None else None)
+
+
+__all__ = ["JobService", "UnknownTaskError", "ValidationError", "resolve_task", "validate_input"]

@@ -1,0 +1,84 @@
+"""Errors become HTTP answers here, and only here: ``{"error": {"code", "message"}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException
+
+from asyncml.api.jobs import UnknownTaskError
+from asyncml.errors import ConflictError, JobNotFoundError, ServiceUnavailableError
+
+log = logging.getLogger(__name__)
+
+
+def problem(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}, **extra}, status_code=status)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def describe(errors: list[Any]) -> str:
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        reason = first.get("ctx", {}).get("error", "parse error")
+        return f"the request body is not valid JSON ({reason})"
+    where = _location(tuple(first.get("loc", ())))
+    message = f"{where}: {first.get('msg', 'invalid value')}"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem(s))"
+    return message
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        detail = [{k: v for k, v in e.items() if k in {"loc", "msg", "type"}} for e in errors]
+        return problem(422, "invalid_request", describe(errors), detail=detail)
+
+    @app.exception_handler(UnknownTaskError)
+    async def unknown_task(_: Request, exc: UnknownTaskError) -> JSONResponse:
+        return problem(422, "unknown_task", str(exc))
+
+    @app.exception_handler(ValueError)
+    async def bad_value(_: Request, exc: ValueError) -> JSONResponse:
+        return problem(422, "invalid_request", str(exc))
+
+    @app.exception_handler(JobNotFoundError)
+    async def not_found(_: Request, exc: JobNotFoundError) -> JSONResponse:
+        return problem(404, "not_found", str(exc))
+
+    @app.exception_handler(ConflictError)
+    async def conflict(_: Request, exc: ConflictError) -> JSONResponse:
+        return problem(409, "conflict", str(exc))
+
+    @app.exception_handler(ServiceUnavailableError)
+    async def unavailable(_: Request, exc: ServiceUnavailableError) -> JSONResponse:
+        return _retry(str(exc))
+
+    @app.exception_handler(RedisError)
+    async def store_down(_: Request, exc: RedisError) -> JSONResponse:
+        log.error("job store error: %s", exc)
+        return _retry("the job store is unreachable; retry shortly")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return problem(exc.status_code, code, str(exc.detail))
+
+
+def _retry(message: str) -> JSONResponse:
+    response = problem(503, "unavailable", message)
+    response.headers["Retry-After"] = "2"
+    return response

@@ -1,0 +1,84 @@
+"""The original proof of concept's contract, kept working for its clients.
+
+``POST /audio/length`` and ``POST /euro/results`` answer 201 ``{"id"}``; ``GET /task/{id}``
+answers 202 while the job is unfinished (the original client retries on 202), 200 when it
+is finished and 404 for an unknown id. ``callback: true`` logs the finished result, as the
+original did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from asyncml.api.deps import Jobs, Owner
+from asyncml.api.jobs import JobService, resolve_task
+from asyncml.schemas import (
+    LEGACY_STATUS,
+    Job,
+    LegacyAudioRequest,
+    LegacyCreated,
+    LegacyEuroRequest,
+    LegacyTaskResult,
+    Problem,
+)
+
+router = APIRouter(tags=["original contract"])
+log = logging.getLogger(__name__)
+_callbacks: set[asyncio.Task[None]] = set()
+CALLBACK_WAIT_S = 3600.0
+
+
+def legacy_view(job: Job) -> LegacyTaskResult:
+    error = f"{job.error.code}: {job.error.message}" if job.error else None
+    return LegacyTaskResult(
+        id=job.id,
+        status=LEGACY_STATUS[job.status],  # type: ignore[arg-type]
+        error=error,
+        result=job.result,
+    )
+
+
+async def _log_when_done(jobs: JobService, job_id: str, owner: str) -> None:
+    job = await jobs.wait(job_id, owner, CALLBACK_WAIT_S)
+    log.info("job %s: callback result %s", job_id, legacy_view(job).model_dump_json())
+
+
+async def _submit(
+    jobs: JobService, owner: str, task: str, payload: dict[str, Any], callback: bool
+) -> LegacyCreated:
+    job, _ = await jobs.submit(resolve_task(task), payload, owner)
+    if callback:
+        waiter = asyncio.create_task(_log_when_done(jobs, job.id, owner))
+        _callbacks.add(waiter)
+        waiter.add_done_callback(_callbacks.discard)
+    return LegacyCreated(id=job.id)
+
+
+@router.post("/audio/length", status_code=201, responses={422: {"model": Problem}})
+async def create_audio_length(body: LegacyAudioRequest, jobs: Jobs, owner: Owner) -> LegacyCreated:
+    """Queue an ``audio.length`` job for ``audio_url``."""
+    return await _submit(jobs, owner, "audio.length", {"url": str(body.audio_url)}, body.callback)
+
+
+@router.post("/euro/results", status_code=201, responses={422: {"model": Problem}})
+async def create_euro_results(body: LegacyEuroRequest, jobs: Jobs, owner: Owner) -> LegacyCreated:
+    """Queue a ``euro.results`` job for ``draw_date`` (DD-MM-YYYY or YYYY-MM-DD)."""
+    draw = body.draw_date
+    payload = {"draw_date": draw.isoformat() if hasattr(draw, "isoformat") else str(draw)}
+    return await _submit(jobs, owner, "euro.results", payload, body.callback)
+
+
+@router.get(
+    "/task/{task_id}",
+    responses={202: {"model": LegacyTaskResult}, 404: {"model": Problem}},
+)
+async def read_task(task_id: str, response: Response, jobs: Jobs, owner: Owner) -> LegacyTaskResult:
+    """The job in the original shape: 202 while unfinished, 200 when finished."""
+    job = await jobs.get(task_id, owner)
+    if not job.status.is_terminal():
+        response.status_code = 202
+    return legacy_view(job)

@@ -1,0 +1,93 @@
+"""``/v1/jobs``: submit, read (optionally waiting), cancel and list jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+
+from asyncml.api.deps import AppSettings, Jobs, Owner
+from asyncml.api.jobs import resolve_task, validate_input
+from asyncml.schemas import Job, JobCreate, JobLinks, JobPage, JobStatus, Problem
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "No such job"},
+    409: {"model": Problem, "description": "Conflicting request"},
+    422: {"model": Problem, "description": "Invalid request; the message names the field"},
+    503: {"model": Problem, "description": "Broker or store unreachable; retry"},
+}
+
+
+def _linked(request: Request, job: Job) -> Job:
+    base = str(request.base_url).rstrip("/")
+    url = f"{base}/v1/jobs/{job.id}"
+    return job.model_copy(update={"links": JobLinks(self=url, cancel=f"{url}/cancel")})
+
+
+@router.post("", status_code=202, responses=ERRORS)
+async def create_job(
+    body: JobCreate,
+    request: Request,
+    response: Response,
+    jobs: Jobs,
+    owner: Owner,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=255,
+            description="same key and body return the same job; another body is a 409",
+        ),
+    ] = None,
+) -> Job:
+    """Queue a job. Answers 202 with the job at once; collect the result later."""
+    spec = resolve_task(body.task)
+    payload = validate_input(spec, body.input)
+    job, replayed = await jobs.submit(spec, payload, owner, idempotency_key)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return _linked(request, job)
+
+
+@router.get("", responses=ERRORS)
+async def list_jobs(
+    jobs: Jobs,
+    owner: Owner,
+    status: JobStatus | None = None,
+    task: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=40)] = None,
+) -> JobPage:
+    """Your jobs, newest first, optionally filtered by status and task."""
+    page, following = await jobs.list(owner, limit=limit, cursor=cursor, status=status, task=task)
+    return JobPage(items=page, next_cursor=following)
+
+
+@router.get("/{job_id}", responses=ERRORS)
+async def read_job(
+    job_id: str,
+    request: Request,
+    jobs: Jobs,
+    owner: Owner,
+    settings: AppSettings,
+    wait: Annotated[
+        float,
+        Query(ge=0, description="seconds to wait for the job to finish before answering"),
+    ] = 0,
+) -> Job:
+    """The job's state, result or error. With ``?wait=N`` the answer comes as soon as the
+    job finishes, or after N seconds (at most ``ASYNCML_LONG_POLL_MAX_S``)."""
+    if wait > 0:
+        job = await jobs.wait(job_id, owner, min(wait, settings.long_poll_max_s))
+    else:
+        job = await jobs.get(job_id, owner)
+    return _linked(request, job)
+
+
+@router.post("/{job_id}/cancel", responses=ERRORS)
+async def cancel_job(job_id: str, request: Request, jobs: Jobs, owner: Owner) -> Job:
+    """Cancel a queued job (it never runs) or a running one (it is stopped).
+    A finished job answers 409."""
+    return _linked(request, await jobs.cancel(job_id, owner))
