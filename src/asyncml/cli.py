@@ -1,0 +1,171 @@
+"""The ``asyncml`` command: run the API, the workers, or the whole system at once."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from asyncml.catalog import QUEUES
+from asyncml.settings import Settings
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = [
+            f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+        ]
+        raise click.ClickException("invalid configuration:\n" + "\n".join(lines)) from None
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _ensure_embedded(settings: Settings) -> bool:
+    """Start (or reuse) the embedded server when no broker is configured."""
+    if not settings.embedded:
+        return False
+    from asyncml.embedded import EmbeddedServer, EmbeddedServerError
+
+    server = EmbeddedServer(settings.data_dir, settings.socket_path)
+    try:
+        return server.ensure_running()
+    except EmbeddedServerError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+HOST = click.option(
+    "--host", default=None, help="Interface to listen on [default: 127.0.0.1, or ASYNCML_HOST]."
+)
+PORT = click.option(
+    "--port", type=int, default=None, help="Port to listen on [default: 5000, or ASYNCML_PORT]."
+)
+DATA_DIR = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Embedded mode's data directory [default: ~/.local/share/asyncml, or ASYNCML_DATA_DIR].",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="asyncml")
+def main() -> None:
+    """asyncml: an asynchronous ML inference service.
+
+    With nothing configured everything runs on this machine (broker and job store in an
+    embedded Valkey server under the data directory). Set ASYNCML_BROKER_URL
+    (amqp://… or redis://…) and ASYNCML_STORE_URL (redis://…) to run the API and the
+    workers as separate processes on separate hosts.
+
+    \b
+    Start everything:        asyncml up
+    Only the HTTP API:       asyncml api --host 0.0.0.0 --port 5000
+    Only workers:            asyncml worker --queues audio,euro --concurrency 4
+    """
+
+
+@main.command()
+@HOST
+@PORT
+@DATA_DIR
+@click.option(
+    "--concurrency", type=int, default=2, show_default=True, help="Processes per queue's worker."
+)
+def up(host: str | None, port: int | None, data_dir: Path | None, concurrency: int) -> None:
+    """Run the whole system: the API plus a worker for every queue.
+
+    Ctrl-C (or SIGTERM) stops everything cleanly: workers finish or hand back the jobs they
+    hold, and the embedded server is shut down if this command started it.
+    """
+    from asyncml.launcher import Launcher
+
+    settings = _settings(host=host, port=port, data_dir=data_dir)
+    _logging(settings.log_level)
+    started = _ensure_embedded(settings)
+    sys.exit(Launcher(settings, concurrency=concurrency, owns_server=started).run())
+
+
+@main.command()
+@HOST
+@PORT
+@DATA_DIR
+def api(host: str | None, port: int | None, data_dir: Path | None) -> None:
+    """Run the HTTP API (FastAPI under uvicorn). OpenAPI docs are served at /docs."""
+    import uvicorn
+
+    from asyncml.api import create_app
+
+    settings = _settings(host=host, port=port, data_dir=data_dir)
+    _logging(settings.log_level)
+    _ensure_embedded(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _queues(_: click.Context, __: click.Parameter, value: str) -> list[str]:
+    names = [q.strip() for q in value.split(",") if q.strip()]
+    unknown = sorted(set(names) - set(QUEUES))
+    if not names or unknown:
+        raise click.BadParameter(
+            f"unknown queue(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(QUEUES)}"
+        )
+    return names
+
+
+@main.command()
+@click.option(
+    "--queues",
+    "-Q",
+    default=",".join(QUEUES),
+    show_default=True,
+    callback=_queues,
+    help="Comma-separated queues this worker serves.",
+)
+@click.option(
+    "--concurrency", "-c", type=int, default=2, show_default=True, help="Worker processes."
+)
+@click.option("--name", default=None, help="Node name [default: <queues>-<pid>@<host>].")
+@DATA_DIR
+def worker(queues: list[str], concurrency: int, name: str | None, data_dir: Path | None) -> None:
+    """Run a Celery worker for the given queues.
+
+    Start as many as you like, on as many hosts as you like, with the same
+    ASYNCML_BROKER_URL and ASYNCML_STORE_URL.
+    """
+    import os
+
+    from asyncml.worker import create_celery
+
+    settings = _settings(data_dir=data_dir)
+    _logging(settings.log_level)
+    _ensure_embedded(settings)
+    app = create_celery(settings)
+    node = name or f"{'+'.join(queues)}-{os.getpid()}@%h"
+    app.worker_main(
+        [
+            "worker",
+            f"--queues={','.join(queues)}",
+            f"--concurrency={concurrency}",
+            f"--hostname={node}",
+            f"--loglevel={settings.log_level}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
