@@ -1,0 +1,132 @@
+"""Run asyncml for real: API and worker processes started with the ``asyncml`` command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(every)
+
+
+class Stack:
+    """One asyncml deployment: an API process and worker processes sharing ``env``."""
+
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        self.env = os.environ | env | {"ASYNCML_PORT": str(self.port), "PYTHONUNBUFFERED": "1"}
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_dir = log_dir
+        self.api: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+
+    def _spawn(self, label: str, *args: str) -> subprocess.Popen[bytes]:
+        log = open(self.log_dir / f"{self.name}-{label}.log", "ab")  # noqa: SIM115
+        return subprocess.Popen(
+            [sys.executable, "-m", "asyncml", *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def start_api(self) -> None:
+        self.api = self._spawn("api", "api")
+        wait_for(self._ready, 30, f"{self.name} API readiness", every=0.1)
+
+    def _ready(self) -> bool:
+        if self.api is not None and self.api.poll() is not None:
+            raise AssertionError(f"{self.name} API exited; see {self.log_dir}")
+        try:
+            return self.client.get("/readyz").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def start_worker(
+        self, queues: str = "audio,euro", concurrency: int = 2
+    ) -> subprocess.Popen[bytes]:
+        proc = self._spawn(
+            f"worker-{len(self.workers)}",
+            "worker",
+            "--queues",
+            queues,
+            "--concurrency",
+            str(concurrency),
+        )
+        self.workers.append(proc)
+        return proc
+
+    def kill_workers(self) -> None:
+        """SIGKILL every worker process group: the main process and its pool children."""
+        for proc in self.workers:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.workers.clear()
+
+    def stop(self) -> None:
+        for proc in [*self.workers, *([self.api] if self.api else [])]:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in [*self.workers, *([self.api] if self.api else [])]:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.workers.clear()
+        self.client.close()
+
+    # ---- API helpers --------------------------------------------------------------------
+
+    def submit(self, task: str, payload: dict[str, Any], **headers: str) -> httpx.Response:
+        return self.client.post("/v1/jobs", json={"task": task, "input": payload}, headers=headers)
+
+    def wait_job(self, job_id: str, timeout: float = 30) -> dict[str, Any]:
+        """Long-poll until the job is finished."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            response = self.client.get(
+                f"/v1/jobs/{job_id}", params={"wait": max(0.1, min(remaining, 10))}
+            )
+            assert response.status_code == 200, response.text
+            job: dict[str, Any] = response.json()
+            if job["status"] not in ("queued", "started"):
+                return job
+            if remaining <= 0:
+                raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s")
+
+    def wait_status(self, job_id: str, status: str, timeout: float = 20) -> dict[str, Any]:
+        def seen() -> dict[str, Any] | None:
+            job: dict[str, Any] = self.client.get(f"/v1/jobs/{job_id}").json()
+            return job if job["status"] == status else None
+
+        result: dict[str, Any] = wait_for(seen, timeout, f"job {job_id} to be {status}")
+        return result

@@ -1,0 +1,241 @@
+"""The /v1 API and the original contract against real API and worker processes, in every
+layout: embedded Valkey, RabbitMQ broker + Redis store, Redis broker + store."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.integration.conftest import KNOWN_DRAW
+from tests.integration.fileserver import FileServer
+from tests.integration.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("name", ["short.wav", "stereo.wav", "tone.flac", "tone.ogg"])
+def test_audio_length_is_exact(
+    stack: Stack, files: FileServer, corpus: dict[str, float], name: str
+) -> None:
+    response = stack.submit("audio.length", {"url": f"{files.base_url}/{name}"})
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert job["status"] == "queued"
+    assert response.headers["location"] == f"/v1/jobs/{job['id']}"
+    done = stack.wait_job(job["id"])
+    assert done["status"] == "succeeded", done
+    assert done["result"]["audio_length"] == pytest.approx(corpus[name], abs=1e-9)
+    assert done["attempts"] == 1
+    assert done["started_at"] and done["finished_at"]
+
+
+def test_original_contract_audio(stack: Stack, files: FileServer, corpus: dict[str, float]) -> None:
+    response = stack.client.post(
+        "/audio/length", json={"audio_url": f"{files.base_url}/short.wav", "callback": True}
+    )
+    assert response.status_code == 201
+    task_id = response.json()["id"]
+    assert set(response.json()) == {"id"}
+    first = stack.client.get(f"/task/{task_id}")
+    assert first.status_code in (200, 202)
+    assert first.json()["status"] in ("PENDING", "STARTED", "SUCCESS")
+    stack.wait_job(task_id)
+    final = stack.client.get(f"/task/{task_id}")
+    assert final.status_code == 200
+    body = final.json()
+    assert body["status"] == "SUCCESS" and body["error"] is None
+    assert body["result"]["audio_length"] == pytest.approx(corpus["short.wav"])
+
+
+def test_original_contract_failure_and_unknown(stack: Stack, files: FileServer) -> None:
+    response = stack.client.post(
+        "/audio/length", json={"audio_url": f"{files.base_url}/OSR_missing.wav"}
+    )
+    task_id = response.json()["id"]
+    stack.wait_job(task_id)
+    final = stack.client.get(f"/task/{task_id}")
+    assert final.status_code == 200
+    assert final.json()["status"] == "FAILURE"
+    assert final.json()["error"].startswith("download_failed:")
+    assert "404" in final.json()["error"]
+    assert stack.client.get(f"/task/{uuid.uuid4()}").status_code == 404
+    assert stack.client.get(f"/v1/jobs/{uuid.uuid4()}").status_code == 404
+
+
+def test_euro_results(stack: Stack) -> None:
+    response = stack.client.post(
+        "/euro/results", json={"draw_date": KNOWN_DRAW.draw_date.strftime("%d-%m-%Y")}
+    )
+    assert response.status_code == 201
+    stack.wait_job(response.json()["id"])
+    body = stack.client.get(f"/task/{response.json()['id']}").json()
+    assert body["status"] == "SUCCESS"
+    assert body["result"] == {
+        "draw_date": "2024-01-05",
+        "numbers": [7, 12, 23, 34, 45],
+        "stars": [3, 11],
+    }
+
+
+@pytest.mark.parametrize(
+    ("draw_date", "code"),
+    [
+        ("2024-01-03", "no_draw_on_date"),  # a Wednesday
+        ("2010-06-08", "no_draw_on_date"),  # a Tuesday before Tuesday draws began
+        ("2999-01-01", "future_date"),
+        ("2024-01-09", "page_changed"),  # the page no longer has #ballsDrawn
+        ("2024-01-12", "download_failed"),  # the site has no such page (404)
+    ],
+)
+def test_euro_errors(stack: Stack, draw_date: str, code: str) -> None:
+    job = stack.submit("euro.results", {"draw_date": draw_date}).json()
+    done = stack.wait_job(job["id"])
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == code, done["error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("page.html", "unsupported_media"),
+        ("missing.wav", "download_failed"),
+    ],
+)
+def test_audio_errors(stack: Stack, files: FileServer, path: str, code: str) -> None:
+    job = stack.submit("audio.length", {"url": f"{files.base_url}/{path}"}).json()
+    done = stack.wait_job(job["id"])
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == code
+
+
+def test_unreachable_host_fails_cleanly(stack: Stack) -> None:
+    # Port 9 on loopback: nothing listens, the connection is refused at once.
+    job = stack.submit("audio.length", {"url": "http://127.0.0.1:9/a.wav"}).json()
+    done = stack.wait_job(job["id"])
+    assert done["error"]["code"] == "download_failed"
+
+
+def test_private_address_refused(stack: Stack) -> None:
+    job = stack.submit("audio.length", {"url": "http://10.255.255.1/a.wav"}).json()
+    done = stack.wait_job(job["id"])
+    assert done["error"]["code"] == "destination_not_allowed"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"task": "audio.length", "input": {"url": "not a url"}}, "url"),
+        ({"task": "audio.length", "input": {"url": "ftp://x/a.wav"}}, "url"),
+        ({"task": "audio.length", "input": {}}, "url"),
+        ({"task": "audio.length", "input": {"url": "http://a/b.wav", "extra": 1}}, "extra"),
+        ({"task": "euro.results", "input": {"draw_date": "31-02-2024"}}, "draw_date"),
+        ({"task": "euro.results", "input": {"draw_date": "yesterday"}}, "draw_date"),
+        ({"task": "nope", "input": {}}, "nope"),
+        ({"input": {}}, "task"),
+    ],
+)
+def test_bad_input_is_422_naming_the_field(
+    stack: Stack, body: dict[str, object], field: str
+) -> None:
+    response = stack.client.post("/v1/jobs", json=body)
+    assert response.status_code == 422, response.text
+    assert field in response.json()["error"]["message"]
+
+
+def test_malformed_json_is_422(stack: Stack) -> None:
+    for path in ("/v1/jobs", "/audio/length", "/euro/results"):
+        response = stack.client.post(
+            path, content=b'{"task": ', headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 422, (path, response.text)
+        assert "JSON" in response.json()["error"]["message"]
+
+
+def test_original_routes_validate(stack: Stack) -> None:
+    assert stack.client.post("/audio/length", json={}).status_code == 422
+    response = stack.client.post("/euro/results", json={"draw_date": "2024-13-01"})
+    assert response.status_code == 422
+    assert "draw_date" in response.json()["error"]["message"]
+
+
+def test_idempotency(stack: Stack, files: FileServer) -> None:
+    key = str(uuid.uuid4())
+    payload = {"url": f"{files.base_url}/short.wav"}
+    first = stack.submit("audio.length", payload, **{"Idempotency-Key": key})
+    again = stack.submit("audio.length", payload, **{"Idempotency-Key": key})
+    assert first.status_code == again.status_code == 202
+    assert first.json()["id"] == again.json()["id"]
+    assert again.headers.get("idempotent-replayed") == "true"
+    other = stack.submit(
+        "audio.length", {"url": f"{files.base_url}/tone.ogg"}, **{"Idempotency-Key": key}
+    )
+    assert other.status_code == 409
+    assert first.json()["id"] in other.json()["error"]["message"]
+
+
+def test_long_poll_returns_when_done(stack: Stack, files: FileServer) -> None:
+    job = stack.submit("audio.length", {"url": f"{files.base_url}/slow/1/short.wav"}).json()
+    response = stack.client.get(f"/v1/jobs/{job['id']}", params={"wait": 20})
+    assert response.status_code == 200
+    assert response.json()["status"] == "succeeded"
+
+
+def test_long_poll_times_out_with_current_state(stack: Stack, files: FileServer) -> None:
+    job = stack.submit("audio.length", {"url": f"{files.base_url}/slow/3/short.wav"}).json()
+    response = stack.client.get(f"/v1/jobs/{job['id']}", params={"wait": 0.5})
+    assert response.status_code == 200
+    assert response.json()["status"] in ("queued", "started")
+    stack.wait_job(job["id"])
+
+
+def test_cancel_running_job(stack: Stack, files: FileServer) -> None:
+    job = stack.submit("audio.length", {"url": f"{files.base_url}/slow/6/short.wav"}).json()
+    stack.wait_status(job["id"], "started")
+    response = stack.client.post(f"/v1/jobs/{job['id']}/cancel")
+    assert response.status_code == 200
+    assert response.json()["status"] == "canceled"
+    assert response.json()["error"]["code"] == "canceled"
+    # The worker is free again and the canceled job never turns into a result.
+    follow = stack.submit("audio.length", {"url": f"{files.base_url}/short.wav"}).json()
+    assert stack.wait_job(follow["id"])["status"] == "succeeded"
+    assert stack.client.get(f"/v1/jobs/{job['id']}").json()["status"] == "canceled"
+    again = stack.client.post(f"/v1/jobs/{job['id']}/cancel")
+    assert again.status_code == 409
+
+
+def test_cancel_unknown_is_404(stack: Stack) -> None:
+    assert stack.client.post(f"/v1/jobs/{uuid.uuid4()}/cancel").status_code == 404
+
+
+def test_list_and_filter(stack: Stack, files: FileServer) -> None:
+    ids = [
+        stack.submit("audio.length", {"url": f"{files.base_url}/short.wav"}).json()["id"]
+        for _ in range(3)
+    ]
+    for job_id in ids:
+        stack.wait_job(job_id)
+    page = stack.client.get("/v1/jobs", params={"limit": 2, "task": "audio.length"}).json()
+    assert len(page["items"]) == 2 and page["next_cursor"]
+    assert [j["id"] for j in page["items"]] == ids[::-1][:2]
+    rest = stack.client.get(
+        "/v1/jobs", params={"limit": 2, "task": "audio.length", "cursor": page["next_cursor"]}
+    ).json()
+    assert rest["items"][0]["id"] == ids[0]
+    failed = stack.client.get("/v1/jobs", params={"status": "failed", "limit": 200}).json()
+    assert all(j["status"] == "failed" for j in failed["items"])
+    assert stack.client.get("/v1/jobs", params={"status": "bogus"}).status_code == 422
+    assert stack.client.get("/v1/jobs", params={"cursor": "zzz"}).status_code == 422
+
+
+def test_tasks_and_health(stack: Stack) -> None:
+    tasks = {t["name"]: t for t in stack.client.get("/v1/tasks").json()}
+    assert set(tasks) == {"audio.length", "euro.results"}
+    assert tasks["audio.length"]["queue"] == "audio"
+    assert "url" in tasks["audio.length"]["input_schema"]["properties"]
+    assert "audio_length" in tasks["audio.length"]["output_schema"]["properties"]
+    assert stack.client.get("/healthz").json() == {"status": "ok"}
+    ready = stack.client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["broker"] == "ok"
+    assert stack.client.get("/openapi.json").status_code == 200
+    assert stack.client.get("/docs").status_code == 200

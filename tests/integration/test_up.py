@@ -1,0 +1,145 @@
+"""``asyncml up``: the whole embedded system from one command, stopped cleanly, restarted
+without losing accepted jobs, recovering from a launcher that was killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from asyncml.embedded import EmbeddedServer
+from asyncml.settings import Settings
+from tests.integration.conftest import base_env
+from tests.integration.fileserver import FileServer
+from tests.integration.stack import free_port, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+class Up:
+    def __init__(self, tmp: Path, files: FileServer) -> None:
+        self.data = tmp / "data"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = (
+            os.environ
+            | base_env(files)
+            | {
+                "ASYNCML_DATA_DIR": str(self.data),
+                "ASYNCML_BROKER_URL": "",
+                "ASYNCML_STORE_URL": "",
+            }
+        )
+        self.log = tmp / "up.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, *args: str) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "asyncml", *args, "--port", str(self.port)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for(self._healthy, 60, "asyncml to answer", every=0.1)
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None and self.proc.poll() is None, self.log.read_text()
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def signal(self, sig: int) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        return self.proc.wait(60)
+
+    @property
+    def server(self) -> EmbeddedServer:
+        settings = Settings(data_dir=self.data, broker_url=None, store_url=None)
+        return EmbeddedServer(settings.data_dir, settings.socket_path)
+
+
+@pytest.fixture
+def up(tmp_path: Path, files: FileServer) -> Iterator[Up]:
+    runner = Up(tmp_path, files)
+    yield runner
+    if runner.proc is not None and runner.proc.poll() is None:
+        runner.proc.kill()
+        runner.proc.wait()
+    runner.server.stop()
+
+
+def _length(url: str, audio_url: str) -> dict[str, object]:
+    created = httpx.post(f"{url}/audio/length", json={"audio_url": audio_url, "callback": False})
+    assert created.status_code == 201
+    task = created.json()["id"]
+    httpx.get(f"{url}/v1/jobs/{task}", params={"wait": 30}, timeout=40)
+    response = httpx.get(f"{url}/task/{task}")
+    assert response.status_code == 200
+    body: dict[str, object] = response.json()
+    return body
+
+
+def test_up_runs_everything_and_stops_cleanly(
+    up: Up, files: FileServer, corpus: dict[str, float]
+) -> None:
+    up.start("up")
+    body = _length(up.url, f"{files.base_url}/short.wav")
+    assert body["status"] == "SUCCESS"
+    assert body["result"]["audio_length"] == pytest.approx(corpus["short.wav"])  # type: ignore[index]
+    assert f"API on {up.url}" in up.log.read_text()
+    assert up.signal(signal.SIGTERM) == 0
+    assert not up.server.responds()  # the server it started is shut down too
+
+
+def test_restart_keeps_accepted_jobs(up: Up, files: FileServer) -> None:
+    up.start("api")  # API only: jobs are accepted and wait in the embedded broker
+    ids = [
+        httpx.post(
+            f"{up.url}/audio/length", json={"audio_url": f"{files.base_url}/short.wav"}
+        ).json()["id"]
+        for _ in range(5)
+    ]
+    up.signal(signal.SIGTERM)
+    up.server.stop()  # the whole embedded system is down now
+    up.start("up")
+    for job_id in ids:
+        job = httpx.get(f"{up.url}/v1/jobs/{job_id}", params={"wait": 30}, timeout=40).json()
+        assert job["status"] == "succeeded", job
+
+
+def test_killed_launcher_leaves_a_server_that_is_reused(up: Up, files: FileServer) -> None:
+    up.start("up")
+    pid = up.server.pid()
+    up.signal(signal.SIGKILL)
+    # The API and workers die with their launcher; the Valkey server outlives it.
+    wait_for(lambda: not _answers(up.url), 20, "children of the killed launcher to exit")
+    assert up.server.responds()
+    up.start("up")
+    assert up.server.pid() == pid
+    assert _length(up.url, f"{files.base_url}/short.wav")["status"] == "SUCCESS"
+
+
+def test_stale_files_of_a_dead_server_are_cleaned(up: Up, files: FileServer) -> None:
+    up.data.mkdir(parents=True)
+    up.server.pid_path.write_text("999999")
+    up.server.socket_path.write_text("stale")
+    up.start("up")
+    assert up.server.pid() != 999999
+    assert _length(up.url, f"{files.base_url}/short.wav")["status"] == "SUCCESS"
+
+
+def _answers(url: str) -> bool:
+    try:
+        httpx.get(f"{url}/healthz", timeout=1)
+    except httpx.HTTPError:
+        return False
+    return True
