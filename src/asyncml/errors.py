@@ -12,7 +12,7 @@ Job errors travel from model code through the worker into the job record as
     │   ├── UnsupportedMediaError     unsupported_media: not a format we can read
     │   ├── NoDrawOnDateError         no_draw_on_date: EuroMillions has no draw that day
     │   ├── FutureDateError           future_date: the draw has not happened yet
-    │   └── PageChangedError          page_changed: the results page no longer has the expected shape
+    │   └── PageChangedError          page_changed: the results page changed shape
     ├── JobNotFoundError              unknown id (HTTP 404)
     ├── ConflictError                 state or idempotency conflict (HTTP 409)
     └── ServiceUnavailableError       broker or store unreachable (HTTP 503)
