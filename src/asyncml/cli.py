@@ -29,6 +29,8 @@ def _logging(level: str) -> None:
         format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # One line per outbound request is noise at INFO (the launcher's readiness probe, fetches).
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def _ensure_embedded(settings: Settings) -> bool:

@@ -4,6 +4,7 @@ in each layout (embedded Valkey; RabbitMQ broker + Redis store; Redis broker + s
 from __future__ import annotations
 
 import datetime as dt
+import io
 import shutil
 import wave
 from collections.abc import Iterator
@@ -14,10 +15,12 @@ import pytest
 import redis
 import soundfile as sf
 from kombu import Connection
+from mutagen.mp3._util import XingHeader
 
 from asyncml.embedded import EmbeddedServer
 from asyncml.models.euro import DrawResult, render_results_page
 from asyncml.settings import Settings
+from tests import audio_fixtures as fx
 from tests.conftest import require_service
 from tests.integration.fileserver import FileServer
 from tests.integration.stack import Stack
@@ -55,6 +58,15 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
     lengths["tone.flac"] = sf.info(str(root / "tone.flac")).frames / 22050
     sf.write(root / "tone.ogg", tone, 22050, format="OGG", subtype="VORBIS")
     lengths["tone.ogg"] = sf.info(str(root / "tone.ogg")).frames / 22050
+    # VBR MP3 with its LAME tag (exact, gapless) and the same stream without its Xing frame,
+    # where only a walk over every frame gives the length (frames x 1152 / rate).
+    mp3_frames = fx.make_mp3(root / "vbr.mp3", 4.0, 44100, 2, vbr=True)
+    lengths["vbr.mp3"] = mp3_frames / 44100
+    body = (root / "vbr.mp3").read_bytes()
+    offset = max(body.find(b"Xing", 0, 64), body.find(b"Info", 0, 64))
+    mpeg_frames = int(XingHeader(io.BytesIO(body[offset:])).frames)
+    (root / "vbr-noxing.mp3").write_bytes(fx.strip_xing(body))
+    lengths["vbr-noxing.mp3"] = mpeg_frames * 1152 / 44100
     (root / "page.html").write_text("<!DOCTYPE html><html><body>not audio</body></html>")
     (root / "euro").mkdir()
     html = render_results_page(KNOWN_DRAW)

@@ -14,7 +14,9 @@ from tests.integration.stack import Stack
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("name", ["short.wav", "stereo.wav", "tone.flac", "tone.ogg"])
+@pytest.mark.parametrize(
+    "name", ["short.wav", "stereo.wav", "tone.flac", "tone.ogg", "vbr.mp3", "vbr-noxing.mp3"]
+)
 def test_audio_length_is_exact(
     stack: Stack, files: FileServer, corpus: dict[str, float], name: str
 ) -> None:
