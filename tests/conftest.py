@@ -9,6 +9,15 @@ import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
+# Several test runs may share this machine's Redis and RabbitMQ: ASYNCML_TEST_SLOT=N (0-4)
+# gives a run its own Redis databases and RabbitMQ virtual host.
+TEST_SLOT = int(os.environ.get("ASYNCML_TEST_SLOT", "0"))
+if not 0 <= TEST_SLOT <= 4:
+    raise RuntimeError("ASYNCML_TEST_SLOT must be between 0 and 4")
+_BASE_DB = 15 - 3 * TEST_SLOT
+BROKER_DB, STORE_DB, UNIT_DB = _BASE_DB, _BASE_DB - 1, _BASE_DB - 2
+RABBIT_VHOST = "/" if TEST_SLOT == 0 else f"asyncml-test-{TEST_SLOT}"
+
 
 def service_up(host: str, port: int) -> bool:
     try:

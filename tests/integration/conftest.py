@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import shutil
+import subprocess
 import wave
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -21,13 +23,12 @@ from asyncml.embedded import EmbeddedServer
 from asyncml.models.euro import DrawResult, render_results_page
 from asyncml.settings import Settings
 from tests import audio_fixtures as fx
-from tests.conftest import require_service
+from tests.conftest import BROKER_DB, RABBIT_VHOST, STORE_DB, require_service
 from tests.integration.fileserver import FileServer
 from tests.integration.stack import Stack
 
 REDIS_URL = "redis://127.0.0.1:6379"
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
-STORE_DB, BROKER_DB = 14, 15
+AMQP_URL = f"amqp://guest:guest@127.0.0.1:5672/{quote(RABBIT_VHOST, safe='')}"
 KNOWN_DRAW = DrawResult(dt.date(2024, 1, 5), (7, 12, 23, 34, 45), (3, 11))
 
 
@@ -85,6 +86,13 @@ def files(
 
 
 def _purge_rabbit() -> None:
+    if RABBIT_VHOST != "/":
+        subprocess.run(["rabbitmqctl", "add_vhost", RABBIT_VHOST], capture_output=True, check=False)
+        subprocess.run(
+            ["rabbitmqctl", "set_permissions", "-p", RABBIT_VHOST, "guest", ".*", ".*", ".*"],
+            capture_output=True,
+            check=True,
+        )
     with Connection(AMQP_URL, connect_timeout=5) as conn:
         channel = conn.default_channel
         for queue in ("audio", "euro"):

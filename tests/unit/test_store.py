@@ -11,9 +11,9 @@ import redis
 
 from asyncml.schemas import JobStatus
 from asyncml.store import AsyncJobStore, IdempotencyConflict, JobStore
-from tests.conftest import require_service
+from tests.conftest import UNIT_DB, require_service
 
-URL = "redis://127.0.0.1:6379/13"
+URL = f"redis://127.0.0.1:6379/{UNIT_DB}"
 
 
 @pytest.fixture

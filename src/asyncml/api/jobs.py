@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 import orjson
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from asyncml.api.broker import Broker
@@ -28,7 +29,11 @@ from asyncml.store import AsyncJobStore, IdempotencyConflict, StoredJob
 log = logging.getLogger(__name__)
 
 
-class UnknownTaskError(ValueError):
+class BadRequestError(ValueError):
+    """A request the schema let through but that cannot be served (422)."""
+
+
+class UnknownTaskError(BadRequestError):
     pass
 
 
@@ -42,7 +47,11 @@ def resolve_task(name: str) -> TaskSpec:
 
 def validate_input(spec: TaskSpec, payload: dict[str, Any]) -> dict[str, Any]:
     """Validate at the edge (422 naming the field) and normalise what the worker gets."""
-    model = spec.input_model.model_validate(payload)
+    try:
+        model = spec.input_model.model_validate(payload)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", "input", *e["loc"])} for e in exc.errors()]
+        raise RequestValidationError(errors) from None
     data: dict[str, Any] = model.model_dump(mode="json")
     return data
 
@@ -134,11 +143,11 @@ class JobService:
             try:
                 position = int(cursor)
             except ValueError:
-                raise ValueError("cursor: not a cursor returned by this API") from None
+                raise BadRequestError("cursor: not a cursor returned by this API") from None
         page, following = await self.store.list(
             owner, limit=limit, cursor=position, status=status, task=task
         )
         return [s.job for s in page], (str(following) if following is not None else None)
 
 
-__all__ = ["JobService", "UnknownTaskError", "ValidationError", "resolve_task", "validate_input"]
+__all__ = ["BadRequestError", "JobService", "UnknownTaskError", "resolve_task", "validate_input"]

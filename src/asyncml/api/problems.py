@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,7 +12,7 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
-from asyncml.api.jobs import UnknownTaskError
+from asyncml.api.jobs import BadRequestError, UnknownTaskError
 from asyncml.errors import ConflictError, JobNotFoundError, ServiceUnavailableError
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,22 @@ def describe(errors: list[Any]) -> str:
     return message
 
 
+# Errors answered with their own message and a fixed status and code.
+_PLAIN: dict[type[Exception], tuple[int, str]] = {
+    UnknownTaskError: (422, "unknown_task"),
+    BadRequestError: (422, "invalid_request"),
+    JobNotFoundError: (404, "not_found"),
+    ConflictError: (409, "conflict"),
+}
+
+
+def _plain(status: int, code: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handler(_: Request, exc: Exception) -> JSONResponse:
+        return problem(status, code, str(exc))
+
+    return handler
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -47,21 +64,8 @@ def install(app: FastAPI) -> None:
         detail = [{k: v for k, v in e.items() if k in {"loc", "msg", "type"}} for e in errors]
         return problem(422, "invalid_request", describe(errors), detail=detail)
 
-    @app.exception_handler(UnknownTaskError)
-    async def unknown_task(_: Request, exc: UnknownTaskError) -> JSONResponse:
-        return problem(422, "unknown_task", str(exc))
-
-    @app.exception_handler(ValueError)
-    async def bad_value(_: Request, exc: ValueError) -> JSONResponse:
-        return problem(422, "invalid_request", str(exc))
-
-    @app.exception_handler(JobNotFoundError)
-    async def not_found(_: Request, exc: JobNotFoundError) -> JSONResponse:
-        return problem(404, "not_found", str(exc))
-
-    @app.exception_handler(ConflictError)
-    async def conflict(_: Request, exc: ConflictError) -> JSONResponse:
-        return problem(409, "conflict", str(exc))
+    for exc_type, (status, code) in _PLAIN.items():
+        app.add_exception_handler(exc_type, _plain(status, code))
 
     @app.exception_handler(ServiceUnavailableError)
     async def unavailable(_: Request, exc: ServiceUnavailableError) -> JSONResponse:
