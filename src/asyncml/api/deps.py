@@ -13,17 +13,17 @@ from asyncml.settings import Settings
 PUBLIC_OWNER = "public"
 
 
-def _service(request: Request) -> JobService:
+async def _service(request: Request) -> JobService:
     service: JobService = request.app.state.jobs
     return service
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _owner() -> str:
+async def _owner() -> str:
     return PUBLIC_OWNER
 
 

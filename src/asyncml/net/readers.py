@@ -15,9 +15,9 @@ from asyncml.net.target import Target
 if TYPE_CHECKING:
     from asyncml.net.client import Egress
 
-BLOCK = 64 * 1024
-_MAX_RUN = 16  # blocks per request once reads turn out sequential (1 MiB)
-_CACHE_BLOCKS = 128  # 8 MiB of recently read blocks
+BLOCK = 16 * 1024  # a header answer needs one block; Range runs grow for sequential reads
+_MAX_RUN = 64  # blocks per request once reads turn out sequential (1 MiB)
+_CACHE_BLOCKS = 512  # 8 MiB of recently read blocks
 _SPOOL_MEMORY = 4 * 1024 * 1024  # a forward stream spills to disk past this
 
 

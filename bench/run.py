@@ -1,0 +1,418 @@
+"""Benchmark asyncml end to end, in the distributed and the embedded layout.
+
+    python bench/run.py --harness PATH/TO/bench.py [--layouts distributed,embedded]
+                        [--cases short,long,formats,wait,sweep] [--out bench/results]
+
+For each layout it starts one API process and one worker (concurrency 2, the original
+proof of concept's process counts), then:
+
+- short   500 jobs on the original's corpus shape (55 8 kHz WAVs, 3 missing), 8 concurrent
+          submitters, 0.2 s polling: the asyncbench harness (``--harness``), which accounts
+          CPU and peak RSS of the API and worker process trees;
+- long    20 jobs on ten-minute 44.1 kHz stereo WAVs (harness);
+- formats 1 MB and 1 GB WAV (sparse), FLAC, Ogg Vorbis, MP3 with and without Xing frame,
+          served with Range support: bytes fetched per job and time, through the API;
+- wait    one user, closed loop: submit, then ``GET /v1/jobs/{id}?wait=`` (200 jobs);
+- sweep   the short case paced at increasing offered rates, for the load plot.
+
+It writes ``results.md`` (the tables), ``results.json`` and ``load.png`` into ``--out``.
+Benchmarks, not tests: absolute figures drift on shared machines; compare runs side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+
+from asyncml.localfiles import LocalFileServer
+
+ROOT = Path(__file__).resolve().parent
+AMQP = "amqp://guest:guest@127.0.0.1:5672//"
+STORE_DB = 9
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Deployment:
+    def __init__(self, layout: str, port: int, workdir: Path) -> None:
+        self.layout = layout
+        self.url = f"http://127.0.0.1:{port}"
+        env = {
+            "ASYNCML_PORT": str(port),
+            "ASYNCML_EGRESS_ALLOW": "127.0.0.1",
+            "ASYNCML_LOG_LEVEL": "WARNING",
+            "ASYNCML_DATA_DIR": str(workdir / "data"),
+        }
+        if layout == "distributed":
+            redis.Redis(db=STORE_DB).flushdb()
+            env |= {
+                "ASYNCML_BROKER_URL": AMQP,
+                "ASYNCML_STORE_URL": f"redis://127.0.0.1:6379/{STORE_DB}",
+            }
+        else:
+            env |= {"ASYNCML_BROKER_URL": "", "ASYNCML_STORE_URL": ""}
+        self.env = os.environ | env
+        cmd = [sys.executable, "-m", "asyncml"]
+        self.worker = subprocess.Popen(
+            [*cmd, "worker", "--queues", "audio", "--concurrency", "2"], env=self.env
+        )
+        self._wait(lambda: (workdir / "data").exists() or layout == "distributed")
+        self.api = subprocess.Popen([*cmd, "api"], env=self.env)
+        self._wait(self._ready)
+
+    def _ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    @staticmethod
+    def _wait(condition: Any, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise SystemExit("asyncml did not start")
+            time.sleep(0.1)
+
+    def pids(self) -> list[str]:
+        return [f"api={self.api.pid}", f"worker={self.worker.pid}"]
+
+    def stop(self) -> None:
+        for proc in (self.api, self.worker):
+            proc.send_signal(signal.SIGTERM)
+        for proc in (self.api, self.worker):
+            proc.wait(30)
+        if self.layout == "embedded":
+            from asyncml.embedded import EmbeddedServer
+            from asyncml.settings import Settings
+
+            s = Settings(data_dir=Path(self.env["ASYNCML_DATA_DIR"]))
+            EmbeddedServer(s.data_dir, s.socket_path).stop()
+        else:
+            redis.Redis(db=STORE_DB).flushdb()
+
+
+def harness(
+    args: argparse.Namespace, dep: Deployment, name: str, extra: list[str]
+) -> dict[str, Any]:
+    out = args.out / f"{dep.layout}-{name}.json"
+    cmd = [
+        sys.executable,
+        str(args.harness),
+        "run",
+        "--base-url",
+        dep.url,
+        *[f"--pid={p}" for p in dep.pids()],
+        "--json-out",
+        str(out),
+        *extra,
+    ]
+    print(f"[{dep.layout}] {name}: {' '.join(extra)}", flush=True)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+def case_short(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
+    corpus = ["--corpus-dir", str(args.cache / "osr")]
+    return harness(
+        args,
+        dep,
+        "short",
+        ["-n", "500", "-c", "8", "--poll-interval", "0.2", "--warmup", "20", *corpus],
+    )
+
+
+def case_long(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
+    corpus = [
+        "--corpus",
+        "long",
+        "--long-seconds",
+        "600",
+        "--long-rate",
+        "44100",
+        "--long-channels",
+        "2",
+        "--long-files",
+        "4",
+        "--corpus-dir",
+        str(args.cache / "long44"),
+    ]
+    return harness(
+        args,
+        dep,
+        "long",
+        ["-n", "20", "-c", "4", "--poll-interval", "0.02", "--warmup", "2", *corpus],
+    )
+
+
+def case_sweep(args: argparse.Namespace, dep: Deployment) -> list[dict[str, Any]]:
+    rows = []
+    for rate in (50, 100, 200, 400, 800):
+        r = harness(
+            args,
+            dep,
+            f"sweep-{rate}",
+            [
+                "-n",
+                str(max(200, rate * 2)),
+                "-c",
+                "8",
+                "--rate",
+                str(rate),
+                "--poll-interval",
+                "0.1",
+                "--corpus-dir",
+                str(args.cache / "osr"),
+            ],
+        )
+        rows.append({"offered_rps": rate, **_summary(r)})
+    return rows
+
+
+def _formats_corpus(directory: Path) -> dict[str, float]:
+    """Files and their true lengths; the large WAVs are sparse (a header, then zeros)."""
+    sys.path.insert(0, str(ROOT.parent))
+    from tests import audio_fixtures as fx
+
+    directory.mkdir(parents=True, exist_ok=True)
+    truth: dict[str, float] = {}
+    for name, seconds in (("1mb.wav", 1_000_000 / 88_200), ("1gb.wav", 1_000_000_000 / 176_400)):
+        rate, channels = (44100, 1) if name == "1mb.wav" else (44100, 2)
+        frames = fx.make_sparse_wav(directory / name, seconds, rate, channels)
+        truth[name] = frames / rate
+    truth["speech.flac"] = fx.make_flac(directory / "speech.flac", 60, 16000) / 16000
+    truth["speech.ogg"] = fx.make_ogg_vorbis(directory / "speech.ogg", 60, 16000) / 16000
+    truth["vbr.mp3"] = fx.make_mp3(directory / "vbr.mp3", 30, 44100, 2) / 44100
+    (directory / "vbr-noxing.mp3").write_bytes(fx.strip_xing((directory / "vbr.mp3").read_bytes()))
+    truth["vbr-noxing.mp3"] = truth["vbr.mp3"]
+    return truth
+
+
+def case_formats(args: argparse.Namespace, dep: Deployment) -> list[dict[str, Any]]:
+    truth = _formats_corpus(args.cache / "formats")
+    rows = []
+    with LocalFileServer(root=args.cache / "formats") as files, httpx.Client(base_url=dep.url) as c:
+        for name, expected in truth.items():
+            size = (args.cache / "formats" / name).stat().st_size
+            times, fetched, lengths = [], [], []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                job = c.post(
+                    "/v1/jobs",
+                    json={"task": "audio.length", "input": {"url": f"{files.base_url}/{name}"}},
+                ).json()
+                done = c.get(f"/v1/jobs/{job['id']}", params={"wait": 60}, timeout=70).json()
+                times.append(time.perf_counter() - t0)
+                result = done.get("result") or {}
+                fetched.append(result.get("bytes_fetched"))
+                lengths.append(result.get("audio_length"))
+            rows.append(
+                {
+                    "file": name,
+                    "file_bytes": size,
+                    "bytes_fetched": fetched[-1],
+                    "length_s": lengths[-1],
+                    "true_length_s": round(expected, 6),
+                    "median_job_s": statistics.median(times),
+                }
+            )
+    return rows
+
+
+def case_wait(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
+    directory = args.cache / "formats"
+    directory.mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(ROOT.parent))
+    from tests import audio_fixtures as fx
+
+    fx.make_wav(directory / "short.wav", 3, 8000, 1)
+    latencies = []
+    with LocalFileServer(root=directory) as files, httpx.Client(base_url=dep.url) as c:
+        body = {"task": "audio.length", "input": {"url": f"{files.base_url}/short.wav"}}
+        for i in range(220):
+            t0 = time.perf_counter()
+            job = c.post("/v1/jobs", json=body).json()
+            done = c.get(f"/v1/jobs/{job['id']}", params={"wait": 10}).json()
+            assert done["status"] == "succeeded", done
+            if i >= 20:
+                latencies.append(time.perf_counter() - t0)
+    q = statistics.quantiles(latencies, n=100)
+    return {
+        "jobs": len(latencies),
+        "p50_ms": 1000 * q[49],
+        "p95_ms": 1000 * q[94],
+        "p99_ms": 1000 * q[98],
+        "max_ms": 1000 * max(latencies),
+    }
+
+
+def _summary(r: dict[str, Any]) -> dict[str, Any]:
+    cpu = r.get("server_cpu") or {}
+    lat = r.get("latency_s") or {}
+    return {
+        "submit_rps": r.get("submit_throughput_rps"),
+        "completed_jps": r.get("completion_throughput_jps"),
+        "p50_s": lat.get("p50"),
+        "p95_s": lat.get("p95"),
+        "p99_s": lat.get("p99"),
+        "lost": r.get("unfinished"),
+        "failures": r.get("failures"),
+        "correct": (r.get("correctness") or {}).get("correct_success"),
+        "wrong_length": (r.get("correctness") or {}).get("wrong_length"),
+        "cpu_ms_per_job": r.get("server_cpu_ms_per_job"),
+        "cpu_ms_per_job_by_process": {
+            k: 1000 * (v.get("cpu_s_per_job") or 0) for k, v in cpu.items()
+        },
+        "peak_rss_mb": {k: (v.get("peak_rss_bytes") or 0) / 2**20 for k, v in cpu.items()},
+    }
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_fmt(v, digits)}" for k, v in value.items()) or "-"
+    return str(value)
+
+
+def write_report(out: Path, results: dict[str, Any]) -> None:
+    lines = [
+        "# asyncml benchmark results",
+        "",
+        f"Taken {time.strftime('%Y-%m-%d %H:%M')} with "
+        "`python bench/run.py`; one API process, one worker with concurrency 2.",
+        "",
+    ]
+    lines += [
+        "| layout | case | submit req/s | completed jobs/s | latency p50/p95/p99 (s) | lost "
+        "| wrong | server CPU ms/job (by process) | peak RSS MB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for layout, cases in results.items():
+        for case in ("short", "long"):
+            if case in cases:
+                s = _summary(cases[case])
+                lines.append(
+                    f"| {layout} | {case} | {_fmt(s['submit_rps'])} | {_fmt(s['completed_jps'])} | "
+                    f"{_fmt(s['p50_s'], 3)} / {_fmt(s['p95_s'], 3)} / {_fmt(s['p99_s'], 3)} | "
+                    f"{s['lost']} | {s['wrong_length']} | {_fmt(s['cpu_ms_per_job'], 2)} "
+                    f"({_fmt(s['cpu_ms_per_job_by_process'], 2)}) | {_fmt(s['peak_rss_mb'], 0)} |"
+                )
+    for layout, cases in results.items():
+        if "formats" in cases:
+            lines += [
+                "",
+                f"## Bytes fetched per job ({layout})",
+                "",
+                "| file | file bytes | bytes fetched | length (s) | true length (s) "
+                "| median job (s) |",
+                "| --- | --- | --- | --- | --- | --- |",
+            ]
+            for row in cases["formats"]:
+                lines.append(
+                    f"| {row['file']} | {row['file_bytes']:,} | {row['bytes_fetched']:,} | "
+                    f"{_fmt(row['length_s'], 4)} | {_fmt(row['true_length_s'], 4)} | "
+                    f"{_fmt(row['median_job_s'], 4)} |"
+                )
+        if "wait" in cases:
+            w = cases["wait"]
+            lines += [
+                "",
+                f"Closed loop, one user, `?wait=` ({layout}): {w['jobs']} jobs, "
+                f"p50 {w['p50_ms']:.1f} ms, p95 {w['p95_ms']:.1f} ms, p99 {w['p99_ms']:.1f} ms.",
+            ]
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+
+
+def plot(out: Path, results: dict[str, Any]) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed (pip install 'asyncml[bench]'): no plot")
+        return
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    for layout, cases in results.items():
+        rows = cases.get("sweep")
+        if not rows:
+            continue
+        x = [r["offered_rps"] for r in rows]
+        ax1.plot(x, [r["completed_jps"] for r in rows], marker="o", label=layout)
+        ax2.plot(x, [r["p50_s"] * 1000 for r in rows], marker="o", label=f"{layout} p50")
+        ax2.plot(x, [r["p99_s"] * 1000 for r in rows], marker="x", ls="--", label=f"{layout} p99")
+    ax1.set(xlabel="offered load (jobs/s)", ylabel="completed jobs/s", title="throughput")
+    ax2.set(
+        xlabel="offered load (jobs/s)", ylabel="submit → result (ms)", title="latency", yscale="log"
+    )
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "load.png", dpi=110)
+
+
+CASES = {
+    "short": case_short,
+    "long": case_long,
+    "formats": case_formats,
+    "wait": case_wait,
+    "sweep": case_sweep,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--harness",
+        type=Path,
+        default=os.environ.get("ASYNCBENCH"),
+        help="the asyncbench harness bench.py (or $ASYNCBENCH); needs aiohttp",
+    )
+    parser.add_argument("--layouts", default="distributed,embedded")
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--out", type=Path, default=ROOT / "results")
+    parser.add_argument("--port", type=int, default=5055)
+    args = parser.parse_args()
+    cases = [c for c in args.cases.split(",") if c]
+    if any(c in ("short", "long", "sweep") for c in cases) and not args.harness:
+        parser.error("--harness (or $ASYNCBENCH) is required for the short, long and sweep cases")
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.cache = Path(tempfile.gettempdir()) / "asyncml-bench-cache"
+    results: dict[str, Any] = {}
+    for layout in args.layouts.split(","):
+        with tempfile.TemporaryDirectory() as tmp:
+            dep = Deployment(layout, args.port, Path(tmp))
+            try:
+                results[layout] = {c: CASES[c](args, dep) for c in cases}
+            finally:
+                dep.stop()
+        write_report(args.out, results)
+    plot(args.out, results)
+    print((args.out / "results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
