@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install up test test-unit lint format
+.PHONY: install up test test-unit lint format diagram bench
 
 $(BIN)/asyncml: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,11 @@ lint: install
 format: install
 	$(BIN)/ruff format src tests
 	$(BIN)/ruff check --fix src tests
+
+diagram: install  ## redraw docs/architecture.png from docs/architecture.py (needs Graphviz `dot`)
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	$(BIN)/python docs/architecture.py
+
+bench: install  ## benchmark both layouts; HARNESS=path/to/asyncbench/bench.py
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/run.py --harness "$(HARNESS)"

@@ -1,0 +1,59 @@
+"""What the API records about itself: request metrics, and the job id on every log line.
+
+One pure ASGI middleware (no response buffering, so long-polls and event streams pass
+through untouched) times each request, counts it by route *template*
+(``/v1/jobs/{job_id}``, not the id) and status, and binds the job id of requests about a job
+to the logging context. ``install`` wires it and the operations routes into an app.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, ProcessCollector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from asyncml import logs
+from asyncml.api.routes import metrics, queues
+from asyncml.metrics.exposition import RequestMetrics
+
+_JOB_PATH = re.compile(r"^/(?:v1/jobs|task)/([0-9A-Za-z_-]{1,64})(?:/|$)")
+
+
+class ObserveMiddleware:
+    def __init__(self, app: ASGIApp, instruments: RequestMetrics) -> None:
+        self.app = app
+        self.instruments = instruments
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        match = _JOB_PATH.match(scope["path"])
+        logs.bind_job(match.group(1) if match else None)
+        status = 500
+        start = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.instruments.observe(scope["method"], route, status, time.perf_counter() - start)
+
+
+def install(app: FastAPI) -> None:
+    """Request metrics in a registry of the app's own, ``GET /metrics``, ``GET /v1/queues``."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    app.state.metrics_registry = registry
+    app.add_middleware(ObserveMiddleware, instruments=RequestMetrics(registry))
+    app.include_router(metrics.router)
+    app.include_router(queues.router)

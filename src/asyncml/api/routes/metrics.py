@@ -1,0 +1,59 @@
+"""``GET /metrics``: Prometheus text for this API process and the whole deployment."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client.core import Metric
+from redis.exceptions import RedisError
+
+from asyncml.api.broker import Broker
+from asyncml.catalog import QUEUES, TASKS
+from asyncml.metrics.exposition import (
+    queue_families,
+    render,
+    status_families,
+    store_families,
+)
+from asyncml.metrics.queues import QueueStats, read_queue_stats
+from asyncml.metrics.recording import METRICS_KEY
+from asyncml.settings import Settings
+from asyncml.store import AsyncJobStore
+
+router = APIRouter(tags=["operations"])
+log = logging.getLogger(__name__)
+SCRAPE_STORE_TIMEOUT_S = 3.0
+# The classic text format every Prometheus (and most agents) parses.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text"}},
+)
+async def read_metrics(request: Request) -> Response:
+    """Prometheus metrics. Job, queue and worker series describe the whole deployment and
+    are the same on every API replica; HTTP and process series describe this process."""
+    store: AsyncJobStore = request.app.state.store
+    broker: Broker = request.app.state.broker
+    settings: Settings = request.app.state.settings
+    queues = list(QUEUES)
+    depths = dict(zip(queues, await asyncio.gather(*map(broker.depth, queues)), strict=True))
+    families: list[Metric] = []
+    stats: list[QueueStats] = []
+    store_up = True
+    try:
+        async with asyncio.timeout(SCRAPE_STORE_TIMEOUT_S):
+            raw = await store.redis.hgetall(METRICS_KEY)
+            stats = await read_queue_stats(store.redis, queues, settings.job_retention_s)
+        families += store_families(raw, list(TASKS))
+    except (RedisError, OSError, TimeoutError) as exc:
+        log.warning("metrics: the job store did not answer (%s)", exc)
+        store_up = False
+    families += queue_families(stats, depths)
+    families += status_families(store_up)
+    body = render(request.app.state.metrics_registry, families)
+    return Response(body, media_type=CONTENT_TYPE)

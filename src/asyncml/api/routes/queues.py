@@ -1,0 +1,40 @@
+"""``/v1/queues``: backlog and capacity of every queue."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+
+from asyncml.api.broker import Broker
+from asyncml.catalog import QUEUES, TASKS
+from asyncml.metrics.queues import read_queue_stats
+from asyncml.schemas import QueueInfo
+from asyncml.settings import Settings
+from asyncml.store import AsyncJobStore
+
+router = APIRouter(prefix="/v1/queues", tags=["operations"])
+
+
+@router.get("")
+async def list_queues(request: Request) -> list[QueueInfo]:
+    """Each queue's depth in the broker, jobs waiting and the oldest one's age (from the job
+    store), and the workers serving it."""
+    store: AsyncJobStore = request.app.state.store
+    broker: Broker = request.app.state.broker
+    settings: Settings = request.app.state.settings
+    queues = list(QUEUES)
+    depths = await asyncio.gather(*map(broker.depth, queues))
+    stats = await read_queue_stats(store.redis, queues, settings.job_retention_s)
+    return [
+        QueueInfo(
+            name=s.name,
+            tasks=sorted(spec.name for spec in TASKS.values() if spec.queue == s.name),
+            depth=depth,
+            waiting=s.queued,
+            oldest_waiting_age_s=s.oldest_age_s,
+            workers=s.workers,
+            worker_processes=s.processes,
+        )
+        for s, depth in zip(stats, depths, strict=True)
+    ]

@@ -1,0 +1,48 @@
+"""What a worker tells operators: heartbeats, and the job id on every log line of a task.
+
+The API publishes each job's task with the job id as the Celery task id, so the id a task
+runs under is its job's id; a task about another job (a webhook delivery, say) passes
+``job_id=`` as a keyword argument and is tagged with that instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, signals
+
+from asyncml import logs
+from asyncml.settings import Settings
+from asyncml.worker import heartbeat
+
+_installed: set[str] = set()
+
+
+def _tag(task_id: str | None = None, kwargs: dict[str, Any] | None = None, **_: Any) -> None:
+    logs.bind_job((kwargs or {}).get("job_id") or task_id)
+
+
+def _untag(**_: Any) -> None:
+    logs.bind_job(None)
+
+
+def _own_logging(**_: Any) -> None:
+    """Celery leaves logging alone when this signal has a receiver: the command set it up."""
+
+
+def _quiet_banner(sender: Any = None, instance: Any = None, **_: Any) -> None:
+    # The start-up banner is plain text on stdout; JSON logs should be JSON only.
+    if instance is not None:
+        instance.quiet = True
+
+
+def install(app: Celery, settings: Settings) -> None:
+    heartbeat.install(app, settings)
+    if "signals" in _installed:  # signals are per process, apps may be built more than once
+        return
+    _installed.add("signals")
+    signals.task_prerun.connect(_tag, weak=False)
+    signals.task_postrun.connect(_untag, weak=False)
+    signals.setup_logging.connect(_own_logging, weak=False)
+    if settings.log_format == "json":
+        signals.celeryd_init.connect(_quiet_banner, weak=False)
