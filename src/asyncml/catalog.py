@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from asyncml.schemas import (
+    AudioGenderOutput,
     AudioLengthOutput,
     AudioUrlInput,
     EuroResultsInput,
@@ -47,6 +48,15 @@ TASKS: dict[str, TaskSpec] = {
             output_model=AudioLengthOutput,
         ),
         TaskSpec(
+            name="audio.gender",
+            celery_name="asyncml.audio.gender",
+            queue="audio",
+            description="Speaker gender (male/female, with a confidence) of the speech at a URL;"
+            " null with a reason when there is no usable speech.",
+            input_model=AudioUrlInput,
+            output_model=AudioGenderOutput,
+        ),
+        TaskSpec(
             name="euro.results",
             celery_name="asyncml.euro.results",
             queue="euro",
@@ -57,4 +67,12 @@ TASKS: dict[str, TaskSpec] = {
     )
 }
 
-QUEUES: tuple[str, ...] = tuple(sorted({spec.queue for spec in TASKS.values()}))
+# Service queues carry asyncml's own work, not tasks a client can submit: ``webhooks``
+# delivers signed webhooks (``asyncml.worker.webhooks``).
+WEBHOOK_QUEUE = "webhooks"
+WEBHOOK_DELIVER_TASK = "asyncml.webhooks.deliver"
+SERVICE_QUEUES: tuple[str, ...] = (WEBHOOK_QUEUE,)
+
+QUEUES: tuple[str, ...] = tuple(
+    sorted({spec.queue for spec in TASKS.values()} | set(SERVICE_QUEUES))
+)

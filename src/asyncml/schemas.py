@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    model_validator,
 )
 
 from asyncml.dates import format_draw_date, parse_draw_date
@@ -79,6 +80,34 @@ class AudioLengthOutput(BaseModel):
     bytes_fetched: int = Field(description="bytes downloaded to answer")
 
 
+class AudioGenderSegment(BaseModel):
+    start: float = Field(description="seconds from the start of the audio")
+    end: float
+    gender: Literal["male", "female"] | None = Field(
+        description="null for a segment too short to judge alone"
+    )
+    confidence: float | None = None
+    median_f0_hz: float | None = None
+
+
+class AudioGenderOutput(BaseModel):
+    gender: Literal["male", "female"] | None = Field(
+        description="the speaker's gender as the voice suggests it; null when there is no "
+        "usable speech (see reason)"
+    )
+    confidence: float | None = Field(
+        description="calibrated probability of the answer given (0.5-1); null with no answer"
+    )
+    median_f0_hz: float | None = Field(description="median pitch of the voiced speech")
+    speech_seconds: float = Field(description="seconds of speech found")
+    reason: Literal["no_speech", "no_voiced_speech", "not_speech_like"] | None = Field(
+        default=None, description="why gender is null"
+    )
+    segments: list[AudioGenderSegment] | None = Field(
+        default=None, description="speech segments, each judged alone when long enough"
+    )
+
+
 class EuroResultsInput(Strict):
     draw_date: DrawDate
 
@@ -99,17 +128,55 @@ class EuroResultsOutput(BaseModel):
 
 # ---- jobs ----------------------------------------------------------------------------------
 
+WebhookEvent = Literal["started", "completed"]
+WebhookStatus = Literal["pending", "delivering", "succeeded", "failed", "none"]
+WebhookUrl = Annotated[
+    AnyHttpUrl,
+    Field(description="http(s) URL that receives signed webhooks (Standard Webhooks)"),
+]
+
 
 class JobCreate(Strict):
     task: str = Field(description="task name, see GET /v1/tasks", examples=["audio.length"])
     input: dict[str, JsonValue] = Field(
         description="the task's input", examples=[{"url": "https://example.com/a.wav"}]
     )
+    webhook: WebhookUrl | None = None
+    webhook_events: list[WebhookEvent] = Field(
+        default=["completed"],
+        min_length=1,
+        description="which events are sent to the webhook: started, completed (any end)",
+    )
+
+    @model_validator(mode="after")
+    def _events_need_webhook(self) -> JobCreate:
+        if self.webhook is None and "webhook_events" in self.model_fields_set:
+            raise ValueError("webhook_events is set but webhook (the URL to send them to) is not")
+        return self
+
+
+class WebhookSecret(BaseModel):
+    secret: str = Field(description="whsec_…: verify deliveries with it (Standard Webhooks)")
+
+
+class WebhookAttempt(BaseModel):
+    """One attempt to deliver one webhook event."""
+
+    event: WebhookEvent
+    webhook_id: str = Field(description="the webhook-id header: the same on every retry")
+    attempt: int = Field(description="1 for the first try of this event")
+    at: dt.datetime
+    status_code: int | None = Field(default=None, description="the receiver's HTTP status")
+    error: str | None = Field(default=None, description="why the attempt failed")
+    duration_ms: float | None = None
+    outcome: Literal["succeeded", "retrying", "failed"]
+    next_attempt_at: dt.datetime | None = None
 
 
 class JobLinks(BaseModel):
     self: str
     cancel: str
+    events: str | None = None
 
 
 class Job(BaseModel):
@@ -120,10 +187,23 @@ class Job(BaseModel):
     result: Any | None = None
     error: ErrorInfo | None = None
     attempts: int = 0
+    queue_position: int | None = Field(
+        default=None,
+        description="while queued: jobs on its queue accepted before it that have not started "
+        "yet (0: next in line); an estimate, as retries and redeliveries may overtake it",
+    )
     created_at: dt.datetime
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     expires_at: dt.datetime
+    webhook: str | None = None
+    webhook_events: list[WebhookEvent] | None = None
+    webhook_status: WebhookStatus = Field(
+        default="none", description="delivery of the latest webhook event; none: no webhook"
+    )
+    deliveries: list[WebhookAttempt] | None = Field(
+        default=None, description="the webhook delivery log (GET /v1/jobs/{id} only)"
+    )
     links: JobLinks | None = None
 
 
@@ -141,6 +221,20 @@ class TaskInfo(BaseModel):
     queue_depth: int | None = None
 
 
+class QueueInfo(BaseModel):
+    name: str
+    tasks: list[str] = Field(description="tasks that run on this queue")
+    depth: int | None = Field(
+        description="messages ready in the broker; null when the broker cannot say"
+    )
+    waiting: int = Field(description="jobs accepted on this queue that have not started yet")
+    oldest_waiting_age_s: float | None = Field(
+        description="seconds the oldest waiting job has waited; null when none waits"
+    )
+    workers: int = Field(description="workers serving this queue (fresh heartbeat)")
+    worker_processes: int = Field(description="their processes, i.e. jobs they can run at once")
+
+
 class Problem(BaseModel):
     """Every error response: ``{"error": {"code", "message"}}``."""
 
@@ -150,14 +244,22 @@ class Problem(BaseModel):
 # ---- the original proof of concept's routes ---------------------------------------------
 
 
+LegacyCallbackUrl = Annotated[
+    AnyHttpUrl | None,
+    Field(description="receives the finished job as GET /task/{id} shows it, signed"),
+]
+
+
 class LegacyAudioRequest(BaseModel):
     audio_url: HttpUrl
     callback: bool = False
+    callback_url: LegacyCallbackUrl = None
 
 
 class LegacyEuroRequest(BaseModel):
     draw_date: DrawDate
     callback: bool = False
+    callback_url: LegacyCallbackUrl = None
 
 
 class LegacyCreated(BaseModel):

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from asyncml.webhooks import parse_secrets
+
 DEFAULT_EURO_BASE_URL = "https://www.euro-millions.com/results/"
+# At once, 5 s, 5 min, 30 min, 2 h, 5 h, then every 10 h: 12 attempts over about 2.8 days.
+DEFAULT_WEBHOOK_SCHEDULE = "0,5,300,1800,7200,18000,36000,36000,36000,36000,36000,36000"
 # Unix socket paths are limited to 107 bytes on Linux (103 on macOS).
 _MAX_SOCKET_PATH = 100
 
@@ -67,7 +72,21 @@ class Settings(BaseSettings):
     fetch_connect_timeout_s: float = Field(default=5.0, gt=0)
 
     long_poll_max_s: float = Field(default=60.0, gt=0)
+    sse_heartbeat_s: float = Field(default=15.0, gt=0, description="SSE keep-alive comments")
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text for people, json for one JSON object per line"
+    )
+    # Celery task events feed Flower's task views. Off by default: every task then costs
+    # extra broker messages (sent, received, started, succeeded) that nothing else reads.
+    task_events: bool = False
+
+    # Standard Webhooks secrets (whsec_…), space- or comma-separated while rotating. Unset:
+    # asyncml makes one and keeps it in the job store (see asyncml.worker.webhooks).
+    webhook_secret: SecretStr = SecretStr("")
+    # Delay before each attempt, in seconds (the first is 0: at once). Default: about 3 days.
+    webhook_retry_schedule_s: str = DEFAULT_WEBHOOK_SCHEDULE
+    webhook_timeout_s: float = Field(default=15.0, gt=0, le=120)
 
     @field_validator("broker_url", "store_url", mode="before")
     @classmethod
@@ -96,6 +115,21 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"ASYNCML_STORE_URL must start with redis://, rediss:// or unix://, got {scheme}://"
             )
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr) -> SecretStr:
+        try:
+            parse_secrets(value.get_secret_value())
+        except ValueError as exc:
+            raise ValueError(f"ASYNCML_WEBHOOK_SECRET: {exc}") from None
+        return value
+
+    @field_validator("webhook_retry_schedule_s")
+    @classmethod
+    def _check_webhook_schedule(cls, value: str) -> str:
+        _parse_schedule(value)
         return value
 
     @model_validator(mode="before")
@@ -162,6 +196,32 @@ class Settings(BaseSettings):
     @property
     def broker_is_redis(self) -> bool:
         return self.effective_broker_url.startswith(("redis", "rediss"))
+
+    @property
+    def webhook_secrets(self) -> tuple[str, ...]:
+        """The configured webhook secrets; empty when asyncml should keep its own."""
+        return parse_secrets(self.webhook_secret.get_secret_value())
+
+    @property
+    def webhook_schedule(self) -> tuple[float, ...]:
+        """Delay before each webhook attempt; its length is the number of attempts."""
+        return _parse_schedule(self.webhook_retry_schedule_s)
+
+
+def _parse_schedule(value: str) -> tuple[float, ...]:
+    try:
+        delays = tuple(float(part) for part in re.split(r"[\s,]+", value.strip()) if part)
+    except ValueError:
+        raise ValueError(
+            "ASYNCML_WEBHOOK_RETRY_SCHEDULE_S: expected seconds separated by commas, "
+            "e.g. 0,5,300,1800"
+        ) from None
+    if not delays or delays[0] != 0 or any(d < 0 or d != d or d > 7 * 86400 for d in delays):
+        raise ValueError(
+            "ASYNCML_WEBHOOK_RETRY_SCHEDULE_S: the first delay must be 0 (the first attempt is "
+            "immediate) and each delay between 0 and 604800 seconds, e.g. 0,5,300,1800"
+        )
+    return delays
 
 
 def _legacy_redis_url(db: str) -> str:

@@ -21,6 +21,8 @@ import orjson
 import redis
 import redis.asyncio as aredis
 
+from asyncml.events import EMIT_LUA, WEBHOOK_DUE_KEY, WebhookTarget, event_log_key
+from asyncml.metrics.recording import LUA_HOOKS, on_discard
 from asyncml.schemas import ErrorInfo, Job, JobStatus
 
 PREFIX = "asyncml"
@@ -47,9 +49,14 @@ def cache_key(name: str) -> str:
     return f"{PREFIX}:cache:{name}"
 
 
-# KEYS: job, owner index, idempotency key ("" when none)
+# Lua functions the state-changing scripts call: event log and webhooks, then metrics.
+_STATE_LUA = EMIT_LUA + LUA_HOOKS
+
+# KEYS: job, owner index, idempotency key ("" when none), event log
 # ARGV: job id, score, retention seconds, fingerprint, then field/value pairs
-_CREATE = """
+_CREATE = (
+    _STATE_LUA
+    + """
 if KEYS[3] ~= '' then
   local seen = redis.call('GET', KEYS[3])
   if seen then return seen end
@@ -59,13 +66,19 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
+emit(KEYS[1], KEYS[4], '', 'queued', redis.call('HGET', KEYS[1], 'created_at'))
+m_created(KEYS[1])
 return ''
 """
+)
 
-# KEYS: job. ARGV: now, max attempts, channel, error json when attempts run out, lease seconds
+# KEYS: job, event log, webhook outbox.
+# ARGV: now, max attempts, channel, error json when attempts run out, lease seconds
 # A job already started whose lease is still fresh is held by a live worker: the new
 # delivery is a duplicate (broker redelivery) and must not run alongside it.
-_START = """
+_START = (
+    _STATE_LUA
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', '0'} end
 if status ~= 'queued' and status ~= 'started' then return {'skip', status} end
@@ -77,14 +90,19 @@ end
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 if attempts > tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], 'status', 'failed', 'finished_at', ARGV[1], 'error', ARGV[4])
+  emit(KEYS[1], KEYS[2], KEYS[3], 'failed', ARGV[1])
+  m_finished(KEYS[1], status, 'failed', nil)
   redis.call('PUBLISH', ARGV[3], 'failed')
   return {'exhausted', tostring(attempts)}
 end
 redis.call('HSET', KEYS[1], 'status', 'started', 'started_at', ARGV[1],
   'lease_until', tostring(now + tonumber(ARGV[5])))
+emit(KEYS[1], KEYS[2], KEYS[3], 'started', ARGV[1])
+m_started(KEYS[1], status, ARGV[1])
 redis.call('PUBLISH', ARGV[3], 'started')
 return {'ok', tostring(attempts)}
 """
+)
 
 # KEYS: job. ARGV: lease_until
 _RENEW = """
@@ -95,19 +113,33 @@ end
 return 0
 """
 
-# KEYS: job. ARGV: new status, field, payload, now, channel
-_FINISH = """
+# KEYS: job, event log, webhook outbox. ARGV: new status, field, payload, now, channel
+_FINISH = (
+    _STATE_LUA
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'missing' end
 if status ~= 'queued' and status ~= 'started' then return status end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], ARGV[2], ARGV[3], 'finished_at', ARGV[4])
+emit(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[4])
+m_finished(KEYS[1], status, ARGV[1], ARGV[4])
 redis.call('PUBLISH', ARGV[5], ARGV[1])
 return 'ok'
 """
+)
 
 
 def _now() -> float:
     return time.time()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def state_keys(job_id: str) -> list[str]:
+    """The keys of a state-changing script: the job, its event log, the webhook outbox."""
+    return [job_key(job_id), event_log_key(job_id), WEBHOOK_DUE_KEY]
 
 
 def _ts(value: bytes | None) -> dt.datetime | None:
@@ -145,13 +177,26 @@ def decode(raw: Mapping[Any, Any]) -> StoredJob | None:
         finished_at=_ts(raw.get(b"finished_at")),
         expires_at=dt.datetime.fromtimestamp(created + retention, tz=dt.UTC),
     )
+    if webhook := raw.get(b"webhook"):
+        events = raw.get(b"webhook_events", b"completed").decode().split(",")
+        status = raw.get(b"webhook_status", b"pending").decode()
+        job = job.model_copy(
+            update={"webhook": webhook.decode(), "webhook_events": events, "webhook_status": status}
+        )
     return StoredJob(job=job, owner=raw[b"owner"].decode(), queue=raw[b"queue"].decode())
 
 
 def new_record(
-    job_id: str, task: str, queue: str, owner: str, payload: dict[str, Any], retention_s: int
+    job_id: str,
+    task: str,
+    queue: str,
+    owner: str,
+    payload: dict[str, Any],
+    retention_s: int,
+    webhook: WebhookTarget | None = None,
 ) -> dict[str, str | bytes]:
-    return {
+    extra: dict[str, str | bytes] = dict(webhook.fields()) if webhook else {}
+    return extra | {
         "id": job_id,
         "task": task,
         "queue": queue,
@@ -210,7 +255,7 @@ class JobStore:
             "check that the input is not pathological",
         )
         outcome, detail = self._start(
-            keys=[job_key(job_id)],
+            keys=state_keys(job_id),
             args=[_now(), max_attempts, events_channel(job_id), error, lease_s],
         )
         return Claim(outcome.decode(), detail.decode())
@@ -226,7 +271,7 @@ class JobStore:
 
     def _end(self, job_id: str, status: JobStatus, field: str, payload: bytes) -> str:
         args: list[Any] = [status.value, field, payload, _now(), events_channel(job_id)]
-        outcome: bytes = self._finish(keys=[job_key(job_id)], args=args)
+        outcome: bytes = self._finish(keys=state_keys(job_id), args=args)
         return outcome.decode()
 
     def cache_get(self, name: str) -> Any | None:
@@ -272,16 +317,17 @@ class AsyncJobStore:
         owner: str,
         payload: dict[str, Any],
         idempotency: tuple[str, str] | None = None,
+        webhook: WebhookTarget | None = None,
     ) -> StoredJob | str:
         """Write a queued record and return it. With ``(key, fingerprint)``, return the
         earlier job's id instead when the key was used before; raise IdempotencyConflict
         when it was used with another body."""
-        fields = new_record(job_id, task, queue, owner, payload, self.retention_s)
+        fields = new_record(job_id, task, queue, owner, payload, self.retention_s, webhook)
         score = int(time.time() * 1_000_000)
         idem = idempotency_key(owner, idempotency[0]) if idempotency else ""
         fingerprint = idempotency[1] if idempotency else ""
         seen: bytes = await self._create(
-            keys=[job_key(job_id), owner_index_key(owner), idem],
+            keys=[job_key(job_id), owner_index_key(owner), idem, event_log_key(job_id)],
             args=[job_id, score, self.retention_s, fingerprint, *_flat(fields)],
         )
         if not seen:
@@ -293,12 +339,15 @@ class AsyncJobStore:
 
     async def discard(self, job_id: str, owner: str, idem: str | None) -> None:
         """Undo a create whose publish failed, so the client may simply retry."""
-        keys = [job_key(job_id)]
+        keys = [job_key(job_id), event_log_key(job_id)]
         if idem:
             keys.append(idempotency_key(owner, idem))
+        task, queue = await self.redis.hmget(job_key(job_id), "task", "queue")
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(*keys)
             pipe.zrem(owner_index_key(owner), job_id)
+            if task and queue:
+                on_discard(pipe, job_id, _text(task), _text(queue))
             await pipe.execute()
 
     async def get(self, job_id: str) -> StoredJob | None:
@@ -314,7 +363,7 @@ class AsyncJobStore:
             return before.value
         error = _error_json("canceled", "the job was canceled by request")
         args: list[Any] = [JobStatus.CANCELED.value, "error", error, _now(), events_channel(job_id)]
-        outcome: bytes = await self._finish(keys=[job_key(job_id)], args=args)
+        outcome: bytes = await self._finish(keys=state_keys(job_id), args=args)
         return before.value if outcome == b"ok" else outcome.decode()
 
     async def list(

@@ -19,6 +19,7 @@ import soundfile as sf
 from kombu import Connection
 from mutagen.mp3._util import XingHeader
 
+from asyncml.catalog import QUEUES
 from asyncml.embedded import EmbeddedServer
 from asyncml.models.euro import DrawResult, render_results_page
 from asyncml.settings import Settings
@@ -95,7 +96,7 @@ def _purge_rabbit() -> None:
         )
     with Connection(AMQP_URL, connect_timeout=5) as conn:
         channel = conn.default_channel
-        for queue in ("audio", "euro"):
+        for queue in QUEUES:
             try:
                 channel.queue_purge(queue)
             except Exception:  # queue not declared yet

@@ -9,11 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import asyncml
-from asyncml.api import problems
+from asyncml.api import observe, problems
 from asyncml.api.broker import Broker
 from asyncml.api.jobs import JobService
 from asyncml.api.notify import Notifier
-from asyncml.api.routes import compat, health, jobs, tasks
+from asyncml.api.routes import compat, events, health, jobs, tasks, webhooks
 from asyncml.settings import Settings
 from asyncml.store import AsyncJobStore
 from asyncml.worker.app import create_celery
@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 DESCRIPTION = """
 Send a job, get its id at once, and collect the result by polling, long-polling
-(`GET /v1/jobs/{id}?wait=30`) or the original contract's `GET /task/{id}`.
+(`GET /v1/jobs/{id}?wait=30`), Server-Sent Events (`GET /v1/jobs/{id}/events`), a signed
+webhook (`"webhook": "https://…"`) or the original contract's `GET /task/{id}`.
 """
 
 
@@ -53,7 +54,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     app.include_router(jobs.router)
+    app.include_router(events.router)
+    app.include_router(webhooks.router)
     app.include_router(tasks.router)
     app.include_router(compat.router)
     app.include_router(health.router)
+    observe.install(app)
     return app

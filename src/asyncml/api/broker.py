@@ -70,7 +70,10 @@ class Broker:
 
         def count() -> int:
             with self.celery.connection_for_read() as conn:
-                ok = conn.default_channel.queue_declare(queue=queue, passive=True)
+                # Redis deletes an empty queue's list, so a passive declare would say "no such
+                # queue"; declaring there creates nothing and counts the lists.
+                passive = conn.transport.driver_type != "redis"
+                ok = conn.default_channel.queue_declare(queue=queue, passive=passive)
                 return int(ok.message_count)
 
         try:

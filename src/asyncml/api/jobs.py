@@ -19,10 +19,13 @@ import orjson
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from asyncml import logs
 from asyncml.api.broker import Broker
 from asyncml.api.notify import Notifier
 from asyncml.catalog import TASKS, TaskSpec
 from asyncml.errors import ConflictError, JobNotFoundError
+from asyncml.events import WebhookTarget
+from asyncml.metrics.queues import queue_position
 from asyncml.schemas import Job, JobStatus
 from asyncml.store import AsyncJobStore, IdempotencyConflict, StoredJob
 
@@ -68,15 +71,22 @@ class JobService:
         payload: dict[str, Any],
         owner: str,
         idempotency_key: str | None = None,
+        webhook: WebhookTarget | None = None,
     ) -> tuple[Job, bool]:
         """Record and publish a job. Returns the job and whether it was an idempotent replay."""
         job_id = str(uuid.uuid4())
+        logs.bind_job(job_id)
         idem = None
         if idempotency_key is not None:
-            body = orjson.dumps({"task": spec.name, "input": payload}, option=orjson.OPT_SORT_KEYS)
+            request: dict[str, Any] = {"task": spec.name, "input": payload}
+            if webhook is not None:
+                request["webhook"] = webhook.fields()
+            body = orjson.dumps(request, option=orjson.OPT_SORT_KEYS)
             idem = (idempotency_key, hashlib.sha256(body).hexdigest())
         try:
-            created = await self.store.create(job_id, spec.name, spec.queue, owner, payload, idem)
+            created = await self.store.create(
+                job_id, spec.name, spec.queue, owner, payload, idem, webhook
+            )
         except IdempotencyConflict as exc:
             raise ConflictError(
                 f"Idempotency-Key {idempotency_key!r} was already used with a different body "
@@ -100,18 +110,24 @@ class JobService:
         return stored
 
     async def get(self, job_id: str, owner: str) -> Job:
-        return (await self._find(job_id, owner)).job
+        stored = await self._find(job_id, owner)
+        if stored.job.status != JobStatus.QUEUED:
+            return stored.job
+        position = await queue_position(self.store.redis, stored.queue, job_id)
+        return stored.job.model_copy(update={"queue_position": position})
 
     async def wait(self, job_id: str, owner: str, timeout: float) -> Job:
         """Return once the job is finished or ``timeout`` seconds have passed."""
         deadline = time.monotonic() + timeout
         with self.notifier.watch(job_id) as changed:
             while True:
+                # Cleared before reading, not after: a change notified while the read is
+                # in flight must still wake the wait below.
+                changed.clear()
                 job = await self.get(job_id, owner)
                 remaining = deadline - time.monotonic()
                 if job.status.is_terminal() or remaining <= 0:
                     return job
-                changed.clear()
                 # Without the event stream (store reconnecting) look again now and then.
                 step = remaining if self.notifier.connected else min(remaining, 2.0)
                 with contextlib.suppress(TimeoutError):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
 
 import httpx
 
-from asyncml.errors import DownloadError, FetchTimeoutError, TooLargeError
+from asyncml.errors import DownloadError, FetchTimeoutError, JobError, TooLargeError
 from asyncml.net.body import BodyReader, declared_length, format_size, transport_errors
 from asyncml.net.pinning import PinnedTransport, Scope, scoped
 from asyncml.net.policy import EgressPolicy
@@ -17,6 +20,15 @@ from asyncml.net.remote import RemoteFile, open_remote
 from asyncml.net.target import Resolver, Target, check, describe, parse_url, system_resolver
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A POST's answer: status, headers, and the start of the body (for logs)."""
+
+    status_code: int
+    headers: httpx.Headers
+    text: str
 
 
 class Egress:
@@ -74,6 +86,31 @@ class Egress:
         finally:
             response.close()
 
+    def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], *, keep_bytes: int = 1024
+    ) -> Reply:
+        """POST ``body`` once and return the answer, whatever its status. Redirects are
+        answers too, never followed: a webhook must not be bounced somewhere else."""
+        deadline = time.monotonic() + self.policy.total_timeout
+        target = check(url, self.policy, self._resolver)
+        response = self._send(target, dict(headers), deadline, method="POST", content=body)
+        try:
+            text = b""
+            # The answer's body is only kept for the delivery log; a bad one is no failure.
+            with contextlib.suppress(JobError):
+                reader = BodyReader(
+                    response, target, limit=self.policy.max_bytes, deadline=deadline
+                )
+                while len(text) < keep_bytes and (chunk := reader.next_chunk()) is not None:
+                    text += chunk
+            return Reply(
+                response.status_code,
+                response.headers,
+                text[:keep_bytes].decode("utf-8", "replace"),
+            )
+        finally:
+            response.close()
+
     def open(self, url: str, *, max_bytes: int | None = None) -> RemoteFile:
         """A lazy, seekable, read-only file over HTTP; close it (or use ``with``) when done."""
         limit = self._limit(max_bytes)
@@ -120,21 +157,30 @@ class Egress:
         first = describe(parse_url(url))
         raise DownloadError(f"{first} redirected more than {self.policy.max_redirects} times")
 
-    def _send(self, target: Target, headers: dict[str, str], deadline: float) -> httpx.Response:
-        """One GET to an already checked target; the body is left to stream."""
+    def _send(
+        self,
+        target: Target,
+        headers: dict[str, str],
+        deadline: float,
+        *,
+        method: str = "GET",
+        content: bytes | None = None,
+    ) -> httpx.Response:
+        """One request to an already checked target; the body is left to stream."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise FetchTimeoutError(f"timeout: {target.label} took too long to download")
         timeout = httpx.Timeout(remaining, connect=min(self.policy.connect_timeout, remaining))
         if self._pinned:
             request = self._client.build_request(
-                "GET", target.url, headers=headers, timeout=timeout
+                method, target.url, headers=headers, content=content, timeout=timeout
             )
         else:
             request = self._client.build_request(
-                "GET",
+                method,
                 target.url.copy_with(host=target.addresses[0].split("%", 1)[0]),
                 headers={**headers, "Host": target.url.netloc.decode("ascii")},
+                content=content,
                 timeout=timeout,
                 extensions={"sni_hostname": target.host} if target.url.scheme == "https" else {},
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from asyncml.catalog import TASKS
+from asyncml.catalog import TASKS, WEBHOOK_DELIVER_TASK, WEBHOOK_QUEUE
 from asyncml.settings import Settings
 
 
@@ -40,7 +40,8 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "task_soft_time_limit": settings.task_soft_time_limit_s,
         "task_time_limit": settings.task_time_limit_s,
-        "task_routes": {spec.celery_name: {"queue": spec.queue} for spec in TASKS.values()},
+        "task_routes": {spec.celery_name: {"queue": spec.queue} for spec in TASKS.values()}
+        | {WEBHOOK_DELIVER_TASK: {"queue": WEBHOOK_QUEUE}},
         "task_create_missing_queues": True,
         "task_publish_retry": True,
         "task_publish_retry_policy": {
@@ -51,6 +52,9 @@ def celery_config(settings: Settings) -> dict[str, object]:
         },
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
+        # Task events for Flower (ASYNCML_TASK_EVENTS); off by default for throughput.
+        "worker_send_task_events": settings.task_events,
+        "task_send_sent_event": settings.task_events,
     }
 
 
@@ -59,10 +63,12 @@ def create_celery(settings: Settings, *, with_tasks: bool = True) -> Celery:
     app = Celery("asyncml", set_as_current=False)
     app.conf.update(celery_config(settings))
     if with_tasks:
-        from asyncml.worker import audio, euro
+        from asyncml.worker import audio, euro, observe, webhooks
         from asyncml.worker.context import WorkerContext
 
         ctx = WorkerContext(settings)
+        observe.install(app, settings)
         audio.register(app, ctx)
         euro.register(app, ctx)
+        webhooks.register(app, settings)
     return app

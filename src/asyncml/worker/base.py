@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -17,7 +15,9 @@ from pydantic import BaseModel, ValidationError
 
 from asyncml.catalog import TaskSpec
 from asyncml.errors import JobError
+from asyncml.metrics.recording import record_expired
 from asyncml.worker.context import WorkerContext
+from asyncml.worker.lease import LEASE_S
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +25,6 @@ log = logging.getLogger(__name__)
 # being acknowledged and lost: about an hour in all before it gives up.
 STORE_RETRY_DELAYS = (1, 2, 4, 8, 15, 30)
 STORE_MAX_RETRIES = 120
-# A running job's lease is renewed while it runs; a delivery of a job whose lease is fresh
-# is a duplicate and waits. If the worker dies the lease lapses within LEASE_S.
-LEASE_S = 15.0
-LEASE_RENEW_S = 5.0
 
 
 class JobTask(Task):  # type: ignore[misc]
@@ -49,35 +45,17 @@ class JobTask(Task):  # type: ignore[misc]
                 raise self.retry(countdown=delay, max_retries=None)
             if not claim.run:
                 log.info("job %s: %s (%s), not running it", job_id, claim.outcome, claim.detail)
+                if claim.outcome == "missing":  # its record expired while it waited
+                    record_expired(ctx.store.redis, self.spec.name)
                 return
             log.info("job %s: %s attempt %s", job_id, self.spec.name, claim.detail)
-            with self._lease(job_id):
+            with ctx.leases.hold(job_id):
                 outcome = self._execute(job_id, payload, fn)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             delay = STORE_RETRY_DELAYS[min(self.request.retries, len(STORE_RETRY_DELAYS) - 1)]
             log.warning("job %s: store unreachable (%s); retrying in %ss", job_id, exc, delay)
             raise self.retry(countdown=delay, max_retries=STORE_MAX_RETRIES) from exc
         log.info("job %s: %s", job_id, outcome)
-
-    @contextlib.contextmanager
-    def _lease(self, job_id: str) -> Iterator[None]:
-        done = threading.Event()
-        store = self.context.store
-
-        def renew() -> None:
-            while not done.wait(LEASE_RENEW_S):
-                try:
-                    store.renew(job_id, LEASE_S)
-                except redis.RedisError as exc:
-                    log.warning("job %s: could not renew its lease: %s", job_id, exc)
-
-        thread = threading.Thread(target=renew, name=f"lease-{job_id}", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            done.set()
-            thread.join()
 
     def _execute(self, job_id: str, payload: dict[str, Any], fn: Callable[[Any], BaseModel]) -> str:
         store = self.context.store

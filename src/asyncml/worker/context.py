@@ -7,6 +7,7 @@ import os
 from asyncml.net import Egress, EgressPolicy
 from asyncml.settings import Settings
 from asyncml.store import JobStore
+from asyncml.worker.lease import LeaseKeeper
 
 
 class WorkerContext:
@@ -17,12 +18,14 @@ class WorkerContext:
         self._pid: int | None = None
         self._store: JobStore | None = None
         self._egress: Egress | None = None
+        self._leases: LeaseKeeper | None = None
 
     def _check_pid(self) -> None:
         if self._pid != os.getpid():
             self._pid = os.getpid()
             self._store = None
             self._egress = None
+            self._leases = None
 
     @property
     def store(self) -> JobStore:
@@ -30,6 +33,13 @@ class WorkerContext:
         if self._store is None:
             self._store = JobStore(self.settings.effective_store_url, self.settings.job_retention_s)
         return self._store
+
+    @property
+    def leases(self) -> LeaseKeeper:
+        self._check_pid()
+        if self._leases is None:
+            self._leases = LeaseKeeper(self.store)
+        return self._leases
 
     @property
     def egress(self) -> Egress:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from asyncml.api.deps import AppSettings, Jobs, Owner
 from asyncml.api.jobs import resolve_task, validate_input
+from asyncml.api.webhooks import webhook_target, with_deliveries
 from asyncml.schemas import Job, JobCreate, JobLinks, JobPage, JobStatus, Problem
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -23,7 +24,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 def _linked(request: Request, job: Job) -> Job:
     base = str(request.base_url).rstrip("/")
     url = f"{base}/v1/jobs/{job.id}"
-    return job.model_copy(update={"links": JobLinks(self=url, cancel=f"{url}/cancel")})
+    links = JobLinks(self=url, cancel=f"{url}/cancel", events=f"{url}/events")
+    return job.model_copy(update={"links": links})
 
 
 @router.post("", status_code=202, responses=ERRORS)
@@ -33,6 +35,7 @@ async def create_job(
     response: Response,
     jobs: Jobs,
     owner: Owner,
+    settings: AppSettings,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -44,7 +47,10 @@ async def create_job(
     """Queue a job. Answers 202 with the job at once; collect the result later."""
     spec = resolve_task(body.task)
     payload = validate_input(spec, body.input)
-    job, replayed = await jobs.submit(spec, payload, owner, idempotency_key)
+    webhook = None
+    if body.webhook is not None:
+        webhook = webhook_target("webhook", body.webhook, body.webhook_events, "v1", settings)
+    job, replayed = await jobs.submit(spec, payload, owner, idempotency_key, webhook)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -83,7 +89,7 @@ async def read_job(
         job = await jobs.wait(job_id, owner, min(wait, settings.long_poll_max_s))
     else:
         job = await jobs.get(job_id, owner)
-    return _linked(request, job)
+    return _linked(request, await with_deliveries(jobs.store, job))
 
 
 @router.post("/{job_id}/cancel", responses=ERRORS)
