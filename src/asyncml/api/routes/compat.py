@@ -1,9 +1,10 @@
 """The original proof of concept's contract, kept working for its clients.
 
-``POST /audio/length`` and ``POST /euro/results`` answer 201 ``{"id"}``; ``GET /task/{id}``
-answers 202 while the job is unfinished (the original client retries on 202), 200 when it
-is finished and 404 for an unknown id. ``callback: true`` logs the finished result, as the
-original did.
+``POST /audio/length``, ``POST /audio/gender`` and ``POST /euro/results`` answer 201
+``{"id"}``; ``GET /task/{id}`` answers 202 while the job is unfinished (the original client
+retries on 202), 200 when it is finished and 404 for an unknown id. ``callback: true`` logs
+the finished result, as the original did; ``callback_url`` gets the finished job POSTed to it
+in the shape ``GET /task/{id}`` shows, signed like every webhook (Standard Webhooks), retried.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Response
+from pydantic import AnyHttpUrl
 
-from asyncml.api.deps import Jobs, Owner
+from asyncml.api.deps import AppSettings, Jobs, Owner
 from asyncml.api.jobs import JobService, resolve_task
+from asyncml.api.webhooks import webhook_target
+from asyncml.events import WebhookTarget
 from asyncml.schemas import (
     LEGACY_STATUS,
     Job,
@@ -25,6 +29,7 @@ from asyncml.schemas import (
     LegacyTaskResult,
     Problem,
 )
+from asyncml.settings import Settings
 
 router = APIRouter(tags=["original contract"])
 log = logging.getLogger(__name__)
@@ -48,9 +53,14 @@ async def _log_when_done(jobs: JobService, job_id: str, owner: str) -> None:
 
 
 async def _submit(
-    jobs: JobService, owner: str, task: str, payload: dict[str, Any], callback: bool
+    jobs: JobService,
+    owner: str,
+    task: str,
+    payload: dict[str, Any],
+    callback: bool,
+    callback_url: WebhookTarget | None = None,
 ) -> LegacyCreated:
-    job, _ = await jobs.submit(resolve_task(task), payload, owner)
+    job, _ = await jobs.submit(resolve_task(task), payload, owner, webhook=callback_url)
     if callback:
         waiter = asyncio.create_task(_log_when_done(jobs, job.id, owner))
         _callbacks.add(waiter)
@@ -58,18 +68,41 @@ async def _submit(
     return LegacyCreated(id=job.id)
 
 
+def _callback_target(url: AnyHttpUrl | None, settings: Settings) -> WebhookTarget | None:
+    if url is None:
+        return None
+    return webhook_target("callback_url", url, ("completed",), "legacy", settings)
+
+
 @router.post("/audio/length", status_code=201, responses={422: {"model": Problem}})
-async def create_audio_length(body: LegacyAudioRequest, jobs: Jobs, owner: Owner) -> LegacyCreated:
+async def create_audio_length(
+    body: LegacyAudioRequest, jobs: Jobs, owner: Owner, settings: AppSettings
+) -> LegacyCreated:
     """Queue an ``audio.length`` job for ``audio_url``."""
-    return await _submit(jobs, owner, "audio.length", {"url": str(body.audio_url)}, body.callback)
+    target = _callback_target(body.callback_url, settings)
+    payload = {"url": str(body.audio_url)}
+    return await _submit(jobs, owner, "audio.length", payload, body.callback, target)
+
+
+@router.post("/audio/gender", status_code=201, responses={422: {"model": Problem}})
+async def create_audio_gender(
+    body: LegacyAudioRequest, jobs: Jobs, owner: Owner, settings: AppSettings
+) -> LegacyCreated:
+    """Queue an ``audio.gender`` job for ``audio_url``."""
+    target = _callback_target(body.callback_url, settings)
+    payload = {"url": str(body.audio_url)}
+    return await _submit(jobs, owner, "audio.gender", payload, body.callback, target)
 
 
 @router.post("/euro/results", status_code=201, responses={422: {"model": Problem}})
-async def create_euro_results(body: LegacyEuroRequest, jobs: Jobs, owner: Owner) -> LegacyCreated:
+async def create_euro_results(
+    body: LegacyEuroRequest, jobs: Jobs, owner: Owner, settings: AppSettings
+) -> LegacyCreated:
     """Queue a ``euro.results`` job for ``draw_date`` (DD-MM-YYYY or YYYY-MM-DD)."""
     draw = body.draw_date
     payload = {"draw_date": draw.isoformat() if hasattr(draw, "isoformat") else str(draw)}
-    return await _submit(jobs, owner, "euro.results", payload, body.callback)
+    target = _callback_target(body.callback_url, settings)
+    return await _submit(jobs, owner, "euro.results", payload, body.callback, target)
 
 
 @router.get(
