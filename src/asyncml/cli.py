@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import logging
+import os
 import sys
 from pathlib import Path
 
 import click
 from pydantic import ValidationError
 
+from asyncml import logs
 from asyncml.catalog import QUEUES
+from asyncml.console import register as register_client_commands
+from asyncml.monitor import flower
 from asyncml.settings import Settings
 
 
@@ -23,14 +26,8 @@ def _settings(**overrides: object) -> Settings:
         raise click.ClickException("invalid configuration:\n" + "\n".join(lines)) from None
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # One line per outbound request is noise at INFO (the launcher's readiness probe, fetches).
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+def _logging(level: str, fmt: logs.LogFormat = "text") -> None:
+    logs.configure(level, fmt)
 
 
 def _ensure_embedded(settings: Settings) -> bool:
@@ -62,7 +59,13 @@ DATA_DIR = click.option(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="asyncml")
-def main() -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log lines as text or JSON objects [default: text, or ASYNCML_LOG_FORMAT].",
+)
+def main(log_format: str | None) -> None:
     """asyncml: an asynchronous ML inference service.
 
     With nothing configured everything runs on this machine (broker and job store in an
@@ -74,7 +77,20 @@ def main() -> None:
     Start everything:        asyncml up
     Only the HTTP API:       asyncml api --host 0.0.0.0 --port 5000
     Only workers:            asyncml worker --queues audio,euro --concurrency 4
+    Monitor the workers:     asyncml flower --port 5555      (needs the `ops` extra)
+
+    \b
+    Client commands (--url: default $ASYNCML_URL, else http://127.0.0.1:5000):
+    The original demo:       asyncml demo        (starts its own system; offline)
+    Run a task per input:    asyncml run audio.length https://…/a.wav https://…/b.wav
+    One job:                 asyncml submit euro.results -i draw_date=2024-01-05 --wait
+    Follow jobs:             asyncml status ID | wait ID | cancel ID | jobs | tasks
+    Exit codes of client commands: 0 ok, 1 a job failed, 2 usage, 3 API unreachable,
+    4 no such job, 5 timed out, 6 conflict, 7 other API error.
     """
+    if log_format:
+        # Read by Settings here and by every process `asyncml up` starts.
+        os.environ["ASYNCML_LOG_FORMAT"] = log_format
 
 
 @main.command()
@@ -93,7 +109,7 @@ def up(host: str | None, port: int | None, data_dir: Path | None, concurrency: i
     from asyncml.launcher import Launcher
 
     settings = _settings(host=host, port=port, data_dir=data_dir)
-    _logging(settings.log_level)
+    _logging(settings.log_level, settings.log_format)
     started = _ensure_embedded(settings)
     sys.exit(Launcher(settings, concurrency=concurrency, owns_server=started).run())
 
@@ -109,7 +125,7 @@ def api(host: str | None, port: int | None, data_dir: Path | None) -> None:
     from asyncml.api import create_app
 
     settings = _settings(host=host, port=port, data_dir=data_dir)
-    _logging(settings.log_level)
+    _logging(settings.log_level, settings.log_format)
     _ensure_embedded(settings)
     uvicorn.run(
         create_app(settings),
@@ -117,6 +133,7 @@ def api(host: str | None, port: int | None, data_dir: Path | None) -> None:
         port=settings.port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        log_config=None,  # uvicorn's lines go through asyncml's handler (text or JSON)
         timeout_graceful_shutdown=10,
     )
 
@@ -156,7 +173,7 @@ def worker(queues: list[str], concurrency: int, name: str | None, data_dir: Path
     from asyncml.worker import create_celery
 
     settings = _settings(data_dir=data_dir)
-    _logging(settings.log_level)
+    _logging(settings.log_level, settings.log_format)
     _ensure_embedded(settings)
     app = create_celery(settings)
     node = name or f"{'+'.join(queues)}-{os.getpid()}@%h"
@@ -171,3 +188,7 @@ def worker(queues: list[str], concurrency: int, name: str | None, data_dir: Path
             "--without-mingle",
         ]
     )
+
+
+main.add_command(flower)
+register_client_commands(main)
