@@ -5,30 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
-import redis
 
 from asyncml.deliveries import DeliveryStore, read_log, redeliver
 from asyncml.events import WEBHOOK_KICK_CHANNEL, WebhookTarget, delivery_key, event_log_key
 from asyncml.store import AsyncJobStore, JobStore
-from tests.conftest import UNIT_DB, require_service
 from tests.integration.stack import wait_for
-
-URL = f"redis://127.0.0.1:6379/{UNIT_DB}"
-
-
-@pytest.fixture
-def store() -> Iterator[JobStore]:
-    require_service("Redis", "127.0.0.1", 6379)
-    client = redis.Redis.from_url(URL)
-    client.flushdb()
-    sync = JobStore(URL, retention_s=3600)
-    yield sync
-    sync.close()
-    client.flushdb()
+from tests.unit.conftest import URL
 
 
 def run(fn: Any, *args: Any) -> Any:

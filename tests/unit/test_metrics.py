@@ -6,11 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-import redis
 from prometheus_client import CollectorRegistry
 
 from asyncml.metrics import arecord_webhook_failure, record_webhook_failure
@@ -26,23 +23,11 @@ from asyncml.metrics.queues import (
 from asyncml.metrics.recording import METRICS_KEY, PREFIX, record_expired
 from asyncml.store import PREFIX as STORE_PREFIX
 from asyncml.store import AsyncJobStore, JobStore
-from tests.conftest import UNIT_DB, require_service
 from tests.prometheus import Samples, parse, value
+from tests.unit.conftest import URL
 
-URL = f"redis://127.0.0.1:6379/{UNIT_DB}"
 TASKS = ["audio.length", "euro.results"]
 QUEUES = ["audio", "euro"]
-
-
-@pytest.fixture
-def store() -> Iterator[JobStore]:
-    require_service("Redis", "127.0.0.1", 6379)
-    client = redis.Redis.from_url(URL)
-    client.flushdb()
-    sync = JobStore(URL, retention_s=3600)
-    yield sync
-    sync.close()
-    client.flushdb()
 
 
 def run(coro: Any) -> Any:

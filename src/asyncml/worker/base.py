@@ -43,10 +43,18 @@ class JobTask(Task):  # type: ignore[misc]
                 delay = math.ceil(float(claim.detail)) + 1
                 log.info("job %s: held by another worker; checking again in %ss", job_id, delay)
                 raise self.retry(countdown=delay, max_retries=None)
+            if claim.outcome == "missing":
+                # Its record expired while it waited, or (a misconfiguration) this worker
+                # shares a broker queue with another deployment that has its own store.
+                log.warning(
+                    "job %s: no record in this worker's store; dropping it (expired, or the "
+                    "broker's queues are shared with a deployment using another store)",
+                    job_id,
+                )
+                record_expired(ctx.store.redis, self.spec.name)
+                return
             if not claim.run:
                 log.info("job %s: %s (%s), not running it", job_id, claim.outcome, claim.detail)
-                if claim.outcome == "missing":  # its record expired while it waited
-                    record_expired(ctx.store.redis, self.spec.name)
                 return
             log.info("job %s: %s attempt %s", job_id, self.spec.name, claim.detail)
             with ctx.leases.hold(job_id):

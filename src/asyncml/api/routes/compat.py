@@ -19,10 +19,8 @@ from pydantic import AnyHttpUrl
 from asyncml.api.deps import AppSettings, Jobs, Owner
 from asyncml.api.jobs import JobService, resolve_task
 from asyncml.api.webhooks import webhook_target
-from asyncml.events import WebhookTarget
+from asyncml.events import WebhookTarget, legacy_result
 from asyncml.schemas import (
-    LEGACY_STATUS,
-    Job,
     LegacyAudioRequest,
     LegacyCreated,
     LegacyEuroRequest,
@@ -37,19 +35,9 @@ _callbacks: set[asyncio.Task[None]] = set()
 CALLBACK_WAIT_S = 3600.0
 
 
-def legacy_view(job: Job) -> LegacyTaskResult:
-    error = f"{job.error.code}: {job.error.message}" if job.error else None
-    return LegacyTaskResult(
-        id=job.id,
-        status=LEGACY_STATUS[job.status],  # type: ignore[arg-type]
-        error=error,
-        result=job.result,
-    )
-
-
 async def _log_when_done(jobs: JobService, job_id: str, owner: str) -> None:
     job = await jobs.wait(job_id, owner, CALLBACK_WAIT_S)
-    log.info("job %s: callback result %s", job_id, legacy_view(job).model_dump_json())
+    log.info("job %s: callback result %s", job_id, legacy_result(job).model_dump_json())
 
 
 async def _submit(
@@ -114,4 +102,4 @@ async def read_task(task_id: str, response: Response, jobs: Jobs, owner: Owner) 
     job = await jobs.get(task_id, owner)
     if not job.status.is_terminal():
         response.status_code = 202
-    return legacy_view(job)
+    return legacy_result(job)
