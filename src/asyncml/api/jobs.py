@@ -23,9 +23,10 @@ from asyncml import logs
 from asyncml.api.broker import Broker
 from asyncml.api.notify import Notifier
 from asyncml.catalog import TASKS, TaskSpec
-from asyncml.errors import ConflictError, JobNotFoundError
+from asyncml.errors import ConflictError, JobNotFoundError, QueueFullError
 from asyncml.events import WebhookTarget
 from asyncml.metrics.queues import queue_position
+from asyncml.metrics.recording import queued_key
 from asyncml.schemas import Job, JobStatus
 from asyncml.store import AsyncJobStore, IdempotencyConflict, StoredJob
 
@@ -60,10 +61,30 @@ def validate_input(spec: TaskSpec, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 class JobService:
-    def __init__(self, store: AsyncJobStore, broker: Broker, notifier: Notifier) -> None:
+    def __init__(
+        self,
+        store: AsyncJobStore,
+        broker: Broker,
+        notifier: Notifier,
+        max_queued: int | None = None,
+    ) -> None:
         self.store = store
         self.broker = broker
         self.notifier = notifier
+        self.max_queued = max_queued
+
+    async def _check_backlog(self, spec: TaskSpec) -> None:
+        """Shed load (503) when the task's queue already holds ``max_queued`` waiting jobs,
+        counted from the store's per-queue waiting set (entries past retention left out)."""
+        if self.max_queued is None:
+            return
+        oldest_live = time.time() - self.store.retention_s
+        waiting = await self.store.redis.zcount(queued_key(spec.queue), oldest_live, "+inf")
+        if waiting >= self.max_queued:
+            raise QueueFullError(
+                f"queue {spec.queue!r} already holds {waiting} waiting jobs "
+                f"(ASYNCML_MAX_QUEUED={self.max_queued}); retry later"
+            )
 
     async def submit(
         self,
@@ -74,6 +95,8 @@ class JobService:
         webhook: WebhookTarget | None = None,
     ) -> tuple[Job, bool]:
         """Record and publish a job. Returns the job and whether it was an idempotent replay."""
+        await self._check_backlog(spec)
+        # uuid4: 122 random bits, so an id cannot be guessed (and another key's job is a 404).
         job_id = str(uuid.uuid4())
         logs.bind_job(job_id)
         idem = None
@@ -109,12 +132,13 @@ class JobService:
             raise JobNotFoundError(f"no job with id {job_id!r}")
         return stored
 
-    async def get(self, job_id: str, owner: str) -> Job:
+    async def get(self, job_id: str, owner: str, *, position: bool = True) -> Job:
+        """The job; ``position`` adds ``queue_position`` to a queued one (one more read)."""
         stored = await self._find(job_id, owner)
-        if stored.job.status != JobStatus.QUEUED:
+        if not position or stored.job.status != JobStatus.QUEUED:
             return stored.job
-        position = await queue_position(self.store.redis, stored.queue, job_id)
-        return stored.job.model_copy(update={"queue_position": position})
+        rank = await queue_position(self.store.redis, stored.queue, job_id)
+        return stored.job.model_copy(update={"queue_position": rank})
 
     async def wait(self, job_id: str, owner: str, timeout: float) -> Job:
         """Return once the job is finished or ``timeout`` seconds have passed."""
@@ -124,10 +148,12 @@ class JobService:
                 # Cleared before reading, not after: a change notified while the read is
                 # in flight must still wake the wait below.
                 changed.clear()
-                job = await self.get(job_id, owner)
+                job = await self.get(job_id, owner, position=False)
                 remaining = deadline - time.monotonic()
-                if job.status.is_terminal() or remaining <= 0:
+                if job.status.is_terminal():
                     return job
+                if remaining <= 0:
+                    return await self.get(job_id, owner)
                 # Without the event stream (store reconnecting) look again now and then.
                 step = remaining if self.notifier.connected else min(remaining, 2.0)
                 with contextlib.suppress(TimeoutError):

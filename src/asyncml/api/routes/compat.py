@@ -18,6 +18,7 @@ from pydantic import AnyHttpUrl
 
 from asyncml.api.deps import AppSettings, Jobs, Owner
 from asyncml.api.jobs import JobService, resolve_task
+from asyncml.api.routes.jobs import operation_ref
 from asyncml.api.webhooks import webhook_target
 from asyncml.events import WebhookTarget, legacy_result
 from asyncml.schemas import (
@@ -33,6 +34,20 @@ router = APIRouter(tags=["original contract"])
 log = logging.getLogger(__name__)
 _callbacks: set[asyncio.Task[None]] = set()
 CALLBACK_WAIT_S = 3600.0
+# OpenAPI link from each submit route to GET /task/{id} (documents the flow; lets a stateful
+# fuzzer chain the calls).
+CREATED: dict[int | str, dict[str, Any]] = {
+    201: {
+        "description": "The job's id",
+        "links": {
+            "ReadTask": {
+                "operationRef": operation_ref("/task/{task_id}", "get"),
+                "parameters": {"task_id": "$response.body#/id"},
+            }
+        },
+    },
+    422: {"model": Problem},
+}
 
 
 async def _log_when_done(jobs: JobService, job_id: str, owner: str) -> None:
@@ -62,7 +77,7 @@ def _callback_target(url: AnyHttpUrl | None, settings: Settings) -> WebhookTarge
     return webhook_target("callback_url", url, ("completed",), "legacy", settings)
 
 
-@router.post("/audio/length", status_code=201, responses={422: {"model": Problem}})
+@router.post("/audio/length", status_code=201, responses=CREATED)
 async def create_audio_length(
     body: LegacyAudioRequest, jobs: Jobs, owner: Owner, settings: AppSettings
 ) -> LegacyCreated:
@@ -72,7 +87,7 @@ async def create_audio_length(
     return await _submit(jobs, owner, "audio.length", payload, body.callback, target)
 
 
-@router.post("/audio/gender", status_code=201, responses={422: {"model": Problem}})
+@router.post("/audio/gender", status_code=201, responses=CREATED)
 async def create_audio_gender(
     body: LegacyAudioRequest, jobs: Jobs, owner: Owner, settings: AppSettings
 ) -> LegacyCreated:
@@ -82,7 +97,7 @@ async def create_audio_gender(
     return await _submit(jobs, owner, "audio.gender", payload, body.callback, target)
 
 
-@router.post("/euro/results", status_code=201, responses={422: {"model": Problem}})
+@router.post("/euro/results", status_code=201, responses=CREATED)
 async def create_euro_results(
     body: LegacyEuroRequest, jobs: Jobs, owner: Owner, settings: AppSettings
 ) -> LegacyCreated:
@@ -99,7 +114,7 @@ async def create_euro_results(
 )
 async def read_task(task_id: str, response: Response, jobs: Jobs, owner: Owner) -> LegacyTaskResult:
     """The job in the original shape: 202 while unfinished, 200 when finished."""
-    job = await jobs.get(task_id, owner)
+    job = await jobs.get(task_id, owner, position=False)  # the original shape has none
     if not job.status.is_terminal():
         response.status_code = 202
     return legacy_result(job)
