@@ -26,6 +26,18 @@ def _settings(**overrides: object) -> Settings:
         raise click.ClickException("invalid configuration:\n" + "\n".join(lines)) from None
 
 
+def _api_settings(insecure: bool, **overrides: object) -> Settings:
+    """Settings for a command that serves the API: it refuses to listen beyond loopback
+    without API keys unless told the risk is accepted."""
+    if insecure:
+        # Read by Settings here and by every process `asyncml up` starts.
+        os.environ["ASYNCML_INSECURE_NO_AUTH"] = "true"
+    settings = _settings(**overrides)
+    if problem := settings.exposure_problem():
+        raise click.ClickException(problem)
+    return settings
+
+
 def _logging(level: str, fmt: logs.LogFormat = "text") -> None:
     logs.configure(level, fmt)
 
@@ -48,6 +60,12 @@ HOST = click.option(
 )
 PORT = click.option(
     "--port", type=int, default=None, help="Port to listen on [default: 5000, or ASYNCML_PORT]."
+)
+INSECURE = click.option(
+    "--insecure",
+    is_flag=True,
+    default=False,
+    help="Listen beyond loopback without API keys (or ASYNCML_INSECURE_NO_AUTH=true).",
 )
 DATA_DIR = click.option(
     "--data-dir",
@@ -97,10 +115,13 @@ def main(log_format: str | None) -> None:
 @HOST
 @PORT
 @DATA_DIR
+@INSECURE
 @click.option(
     "--concurrency", type=int, default=2, show_default=True, help="Processes per queue's worker."
 )
-def up(host: str | None, port: int | None, data_dir: Path | None, concurrency: int) -> None:
+def up(
+    host: str | None, port: int | None, data_dir: Path | None, insecure: bool, concurrency: int
+) -> None:
     """Run the whole system: the API plus a worker for every queue.
 
     Ctrl-C (or SIGTERM) stops everything cleanly: workers finish or hand back the jobs they
@@ -108,7 +129,7 @@ def up(host: str | None, port: int | None, data_dir: Path | None, concurrency: i
     """
     from asyncml.launcher import Launcher
 
-    settings = _settings(host=host, port=port, data_dir=data_dir)
+    settings = _api_settings(insecure, host=host, port=port, data_dir=data_dir)
     _logging(settings.log_level, settings.log_format)
     started = _ensure_embedded(settings)
     sys.exit(Launcher(settings, concurrency=concurrency, owns_server=started).run())
@@ -118,13 +139,14 @@ def up(host: str | None, port: int | None, data_dir: Path | None, concurrency: i
 @HOST
 @PORT
 @DATA_DIR
-def api(host: str | None, port: int | None, data_dir: Path | None) -> None:
+@INSECURE
+def api(host: str | None, port: int | None, data_dir: Path | None, insecure: bool) -> None:
     """Run the HTTP API (FastAPI under uvicorn). OpenAPI docs are served at /docs."""
     import uvicorn
 
     from asyncml.api import create_app
 
-    settings = _settings(host=host, port=port, data_dir=data_dir)
+    settings = _api_settings(insecure, host=host, port=port, data_dir=data_dir)
     _logging(settings.log_level, settings.log_format)
     _ensure_embedded(settings)
     uvicorn.run(

@@ -15,7 +15,9 @@ Job errors travel from model code through the worker into the job record as
     │   └── PageChangedError          page_changed: the results page changed shape
     ├── JobNotFoundError              unknown id (HTTP 404)
     ├── ConflictError                 state or idempotency conflict (HTTP 409)
+    ├── UnauthorizedError             missing or unknown API key (HTTP 401)
     └── ServiceUnavailableError       broker or store unreachable (HTTP 503)
+        └── QueueFullError            the queue holds ASYNCML_MAX_QUEUED jobs (HTTP 503)
 """
 
 from __future__ import annotations
@@ -82,3 +84,11 @@ class ConflictError(AsyncmlError):
 
 class ServiceUnavailableError(AsyncmlError):
     """A backing service (broker, store) cannot be reached right now."""
+
+
+class UnauthorizedError(AsyncmlError):
+    """No API key, or one this API does not know."""
+
+
+class QueueFullError(ServiceUnavailableError):
+    """The task's queue already holds as many waiting jobs as allowed; retry later."""

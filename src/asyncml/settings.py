@@ -11,6 +11,7 @@ of concept keep working: its ``REDIS_*`` and ``RABBITMQ_*`` variables are honour
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import re
 import tempfile
@@ -21,6 +22,7 @@ from urllib.parse import quote
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from asyncml.apikeys import KeyRing
 from asyncml.webhooks import parse_secrets
 
 DEFAULT_EURO_BASE_URL = "https://www.euro-millions.com/results/"
@@ -66,6 +68,10 @@ class Settings(BaseSettings):
     task_soft_time_limit_s: int = Field(default=120, ge=1)
     task_time_limit_s: int = Field(default=150, ge=2)
     visibility_timeout_s: int = Field(default=180, ge=3)
+    # How long a started job stays claimed without a renewal (renewed every third of it). A
+    # redelivered copy waits while the lease is fresh; a dead worker's job is free to run
+    # again once it lapses, so this is also how long recovering a killed worker's job takes.
+    lease_s: float = Field(default=15.0, ge=1, le=3600)
 
     fetch_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     fetch_timeout_s: float = Field(default=60.0, gt=0)
@@ -87,6 +93,17 @@ class Settings(BaseSettings):
     # Delay before each attempt, in seconds (the first is 0: at once). Default: about 3 days.
     webhook_retry_schedule_s: str = DEFAULT_WEBHOOK_SCHEDULE
     webhook_timeout_s: float = Field(default=15.0, gt=0, le=120)
+
+    # name:key pairs (comma-separated) or @/path/to/file; unset: no authentication, and
+    # the API refuses to listen beyond loopback unless insecure_no_auth is set.
+    api_keys: SecretStr = SecretStr("")
+    insecure_no_auth: bool = False
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=2, le=512)
+    max_input_bytes: int = Field(default=64 * 1024, ge=256)
+    # "20/s", "600/m", "10000/h": a token bucket per key (burst = the number); unset: none.
+    rate_limit: str = ""
+    max_queued: int = Field(default=10000, ge=1, description="jobs waiting per queue")
 
     @field_validator("broker_url", "store_url", mode="before")
     @classmethod
@@ -124,6 +141,21 @@ class Settings(BaseSettings):
             parse_secrets(value.get_secret_value())
         except ValueError as exc:
             raise ValueError(f"ASYNCML_WEBHOOK_SECRET: {exc}") from None
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_api_keys(cls, value: SecretStr) -> SecretStr:
+        try:
+            KeyRing.parse(value.get_secret_value())
+        except ValueError as exc:
+            raise ValueError(f"ASYNCML_API_KEYS: {exc}") from None
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        parse_rate(value)
         return value
 
     @field_validator("webhook_retry_schedule_s")
@@ -203,6 +235,28 @@ class Settings(BaseSettings):
         return parse_secrets(self.webhook_secret.get_secret_value())
 
     @property
+    def key_ring(self) -> KeyRing:
+        """The API keys as digests; empty when authentication is off."""
+        return KeyRing.parse(self.api_keys.get_secret_value())
+
+    @property
+    def rate(self) -> tuple[int, float] | None:
+        """(burst, tokens per second) of the per-key rate limit, or None."""
+        return parse_rate(self.rate_limit)
+
+    def exposure_problem(self) -> str | None:
+        """Why the API must not start as configured: listening beyond loopback without
+        keys. None when it may."""
+        if self.insecure_no_auth or is_loopback(self.host) or self.key_ring.enabled:
+            return None
+        return (
+            f"refusing to listen on {self.host} without API keys: anyone who can reach it "
+            "could run jobs and read every result. Set ASYNCML_API_KEYS (name:key,...), "
+            "listen on 127.0.0.1, or accept the risk with ASYNCML_INSECURE_NO_AUTH=true "
+            "(--insecure)"
+        )
+
+    @property
     def webhook_schedule(self) -> tuple[float, ...]:
         """Delay before each webhook attempt; its length is the number of attempts."""
         return _parse_schedule(self.webhook_retry_schedule_s)
@@ -222,6 +276,32 @@ def _parse_schedule(value: str) -> tuple[float, ...]:
             "immediate) and each delay between 0 and 604800 seconds, e.g. 0,5,300,1800"
         )
     return delays
+
+
+_RATE = re.compile(r"^(\d+)\s*/\s*(\d*)\s*(s|sec|second|m|min|minute|h|hour)$")
+_UNIT_S = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
+
+
+def parse_rate(value: str) -> tuple[int, float] | None:
+    """``"20/s"`` → (20, 20.0): a burst of 20, refilled at 20 per second. Empty: None."""
+    if not value.strip():
+        return None
+    match = _RATE.match(value.strip().lower())
+    if not match or int(match.group(1)) < 1:
+        raise ValueError(
+            "ASYNCML_RATE_LIMIT: expected requests per period, e.g. 20/s, 600/m or 10000/h"
+        )
+    count, span, unit = int(match.group(1)), int(match.group(2) or 1), match.group(3)
+    return count, count / (span * _UNIT_S.get(unit, 3600))
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip("[]").lower() in {"localhost", "::1"}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _legacy_redis_url(db: str) -> str:

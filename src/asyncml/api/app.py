@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import asyncml
-from asyncml.api import observe, problems
+from asyncml.api import observe, openapi, problems
 from asyncml.api.broker import Broker
+from asyncml.api.deps import Authenticated
 from asyncml.api.jobs import JobService
+from asyncml.api.limits import LimitsMiddleware, RateLimiter
 from asyncml.api.notify import Notifier
 from asyncml.api.routes import compat, events, health, jobs, tasks, webhooks
 from asyncml.settings import Settings
@@ -38,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.store = store
         app.state.broker = broker
-        app.state.jobs = JobService(store, broker, notifier)
+        app.state.jobs = JobService(store, broker, notifier, settings.max_queued)
         await notifier.start()
         try:
             yield
@@ -52,12 +54,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.keys = settings.key_ring
+    rate = settings.rate
+    app.state.rate_limiter = RateLimiter(*rate) if rate else None
     problems.install(app)
     app.include_router(jobs.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)
-    app.include_router(tasks.router)
+    app.include_router(tasks.router, dependencies=[Authenticated])
     app.include_router(compat.router)
     app.include_router(health.router)
+    app.add_middleware(
+        LimitsMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
     observe.install(app)
+    openapi.install(app)
     return app

@@ -5,12 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from asyncml.api.jobs import JobService
+from asyncml.api.limits import RateLimiter
+from asyncml.apikeys import KeyRing
+from asyncml.errors import UnauthorizedError
 from asyncml.settings import Settings
 
-# Until API keys arrive every caller shares one owner; records already carry it.
+# Without API keys every caller shares one owner.
 PUBLIC_OWNER = "public"
+_bearer = HTTPBearer(auto_error=False, description="an API key from ASYNCML_API_KEYS")
 
 
 async def _service(request: Request) -> JobService:
@@ -23,10 +28,31 @@ async def _settings(request: Request) -> Settings:
     return settings
 
 
-async def _owner() -> str:
-    return PUBLIC_OWNER
+async def _owner(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """The caller's key name (``public`` when no keys are configured); every request
+    spends one token of that name's rate limit."""
+    keys: KeyRing = request.app.state.keys
+    owner = PUBLIC_OWNER
+    if keys.enabled:
+        found = keys.owner(credentials.credentials) if credentials else None
+        if found is None:
+            raise UnauthorizedError(
+                "unknown API key; send a valid one as 'Authorization: Bearer <key>'"
+                if credentials
+                else "this API needs an API key: send 'Authorization: Bearer <key>'"
+            )
+        owner = found
+    limiter: RateLimiter | None = request.app.state.rate_limiter
+    if limiter is not None:
+        limiter.take(owner)
+    return owner
 
 
 Jobs = Annotated[JobService, Depends(_service)]
 AppSettings = Annotated[Settings, Depends(_settings)]
 Owner = Annotated[str, Depends(_owner)]
+# For routes that need a key but no owner (task and queue listings).
+Authenticated = Depends(_owner)

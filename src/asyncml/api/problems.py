@@ -11,11 +11,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match
 
 from asyncml.api.jobs import BadRequestError, UnknownTaskError
-from asyncml.errors import ConflictError, JobNotFoundError, ServiceUnavailableError
+from asyncml.api.limits import RateLimitedError
+from asyncml.errors import (
+    ConflictError,
+    JobNotFoundError,
+    QueueFullError,
+    ServiceUnavailableError,
+    UnauthorizedError,
+)
 
 log = logging.getLogger(__name__)
+QUEUE_FULL_RETRY_S = 10
 
 
 def problem(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -71,15 +80,55 @@ def install(app: FastAPI) -> None:
     async def unavailable(_: Request, exc: ServiceUnavailableError) -> JSONResponse:
         return _retry(str(exc))
 
+    @app.exception_handler(UnauthorizedError)
+    async def unauthorized(_: Request, exc: UnauthorizedError) -> JSONResponse:
+        response = problem(401, "unauthorized", str(exc))
+        response.headers["WWW-Authenticate"] = 'Bearer realm="asyncml"'
+        return response
+
+    @app.exception_handler(RateLimitedError)
+    async def rate_limited(_: Request, exc: RateLimitedError) -> JSONResponse:
+        response = problem(429, "rate_limited", str(exc))
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+    @app.exception_handler(QueueFullError)
+    async def queue_full(_: Request, exc: QueueFullError) -> JSONResponse:
+        response = problem(503, "queue_full", str(exc))
+        response.headers["Retry-After"] = str(QUEUE_FULL_RETRY_S)
+        return response
+
     @app.exception_handler(RedisError)
     async def store_down(_: Request, exc: RedisError) -> JSONResponse:
         log.error("job store error: %s", exc)
         return _retry("the job store is unreachable; retry shortly")
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # FastAPI's 400 for a body that is not even text: malformed JSON like any other.
+            reason = "it is not UTF-8 text"
+            return problem(422, "invalid_request", f"the request body is not valid JSON ({reason})")
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, str(exc.detail))
+        response = problem(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the first route of the path; Allow must list all of them.
+            response.headers["Allow"] = ", ".join(_allowed_methods(request))
+        return response
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route fully matches at this path (routes only answer ``matches``)."""
+    routes: list[BaseRoute] = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
 
 
 def _retry(message: str) -> JSONResponse:

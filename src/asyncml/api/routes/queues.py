@@ -7,13 +7,14 @@ import asyncio
 from fastapi import APIRouter, Request
 
 from asyncml.api.broker import Broker
+from asyncml.api.deps import Authenticated
 from asyncml.catalog import QUEUES, TASKS
 from asyncml.metrics.queues import read_queue_stats
 from asyncml.schemas import QueueInfo
 from asyncml.settings import Settings
 from asyncml.store import AsyncJobStore
 
-router = APIRouter(prefix="/v1/queues", tags=["operations"])
+router = APIRouter(prefix="/v1/queues", tags=["operations"], dependencies=[Authenticated])
 
 
 @router.get("")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from asyncml.api.deps import AppSettings, Jobs, Owner
+from asyncml.api.deps import AppSettings, Authenticated, Jobs, Owner
 from asyncml.api.routes.jobs import ERRORS
 from asyncml.api.routes.jobs import _linked as linked
 from asyncml.api.webhooks import LOOPBACK_HOSTS, redeliver_latest, with_deliveries
@@ -25,7 +25,7 @@ async def redeliver_webhook(job_id: str, request: Request, jobs: Jobs, owner: Ow
     return linked(request, await with_deliveries(jobs.store, await jobs.get(job_id, owner)))
 
 
-@router.get("/v1/webhooks/secret", responses=ERRORS)
+@router.get("/v1/webhooks/secret", responses=ERRORS, dependencies=[Authenticated])
 async def read_webhook_secret(jobs: Jobs, settings: AppSettings) -> WebhookSecret:
     """The secret that signs webhooks when ``ASYNCML_WEBHOOK_SECRET`` is unset (made on first
     use and kept in the job store). Only an API listening on loopback hands it out; a
