@@ -135,8 +135,14 @@ def layout_env(layout: str, files: FileServer, tmp: Path) -> dict[str, str]:
     return env
 
 
-def start_stack(layout: str, files: FileServer, tmp: Path, workers: int = 1) -> Stack:
-    env = layout_env(layout, files, tmp)
+def start_stack(
+    layout: str,
+    files: FileServer,
+    tmp: Path,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+) -> Stack:
+    env = layout_env(layout, files, tmp) | (env or {})
     stack = Stack(layout, env, tmp)
     for _ in range(workers):
         stack.start_worker()

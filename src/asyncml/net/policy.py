@@ -19,6 +19,11 @@ _HOST_NAME = re.compile(r"^[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$")
 _METADATA = ipaddress.IPv4Address("169.254.169.254")
 _SHARED = ipaddress.IPv4Network("100.64.0.0/10")  # carrier-grade NAT, RFC 6598
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # well-known DNS64 prefix, RFC 6052
+# Special-purpose blocks that the stdlib's is_global misses on older Pythons (3.11 knows
+# only parts of 192.0.0.0/24; 3fff::/20 is the documentation prefix of RFC 9637, 2024).
+_SPECIAL = (ipaddress.IPv4Network("192.0.0.0/24"), ipaddress.IPv6Network("3fff::/20"))
+# ...of which these two are anycast services reachable from anywhere (IANA registry).
+_SPECIAL_GLOBAL = (ipaddress.IPv4Address("192.0.0.9"), ipaddress.IPv4Address("192.0.0.10"))
 
 
 def normalize_host(host: str) -> str:
@@ -64,9 +69,15 @@ def address_problem(ip: IPAddress) -> str | None:
         (isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED, "shared (CGNAT)"),
         (ip.is_private, "private"),
         (ip.is_reserved, "reserved"),
+        (_special(ip), "reserved"),
         (not ip.is_global, "non-public"),
     )
     return next((label for failed, label in checks if failed), None)
+
+
+def _special(ip: IPAddress) -> bool:
+    inside = any(ip in net for net in _SPECIAL if net.version == ip.version)
+    return inside and ip not in _SPECIAL_GLOBAL
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,9 @@ Resolver = Callable[[str, int], list[str]]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HOST_NAME = re.compile(r"^[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$")
+# Only numbers (decimal, octal or hex) between the dots: an IPv4 address in a short form.
+_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}$")
+_LOOPBACK = ipaddress.IPv4Address("127.0.0.1")
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -75,10 +78,15 @@ def check(raw: str | httpx.URL, policy: EgressPolicy, resolver: Resolver) -> Tar
     url = parse_url(raw)
     host = url.raw_host.decode("ascii")
     port = url.port or _DEFAULT_PORTS[url.scheme]
-    literal = _literal_ip(host)
+    literal = _literal_ip(host) or _numeric_ipv4(host)
     if literal is not None:
-        addresses = [host]
+        addresses = [str(literal)]
     else:
+        if host == "localhost" or host.endswith(".localhost"):
+            # Loopback by definition (RFC 6761): refused by name, before any lookup.
+            problem = policy.refusal(host, _LOOPBACK)
+            if problem is not None:
+                raise _refused(host, "is", problem)
         try:
             addresses = resolver(host, port)
         except OSError as exc:
@@ -92,14 +100,31 @@ def check(raw: str | httpx.URL, policy: EgressPolicy, resolver: Resolver) -> Tar
             raise DownloadError(f"could not connect to {host}: bad address {address!r}")
         problem = policy.refusal(host, ip)
         if problem is not None:
-            # The address itself stays out of the message: it would map internal DNS.
-            verb = "is" if literal is not None else "resolves to"
-            article = "an" if problem[0] in "aeiou" else "a"
-            raise DestinationNotAllowedError(
-                f"destination not allowed: {host} {verb} {article} {problem} address; "
-                "add the host or its network to the egress allowlist to fetch from it"
-            )
+            raise _refused(host, "is" if literal is not None else "resolves to", problem)
     return Target(url=url, host=host, addresses=tuple(addresses))
+
+
+def _refused(host: str, verb: str, problem: str) -> DestinationNotAllowedError:
+    # The address itself stays out of the message: it would map internal DNS.
+    article = "an" if problem[0] in "aeiou" else "a"
+    return DestinationNotAllowedError(
+        f"destination not allowed: {host} {verb} {article} {problem} address; "
+        "add the host or its network to the egress allowlist to fetch from it"
+    )
+
+
+def _numeric_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """The address of a host written as a number: ``2130706433``, ``0x7f.1``, ``127.1``.
+
+    The system resolver reads these as IPv4 addresses (inet_aton), so they are judged as
+    literals, before any lookup, rather than left to whatever a resolver makes of them.
+    """
+    if not _NUMERIC_HOST.match(host):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        raise DownloadError(f"invalid URL: {host!r} is not a valid IPv4 address") from None
 
 
 def _literal_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -21,7 +21,10 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={503: {"description": "The broker or the job store is unreachable (named)"}},
+)
 async def readyz(request: Request) -> JSONResponse:
     """Broker and job store reachable: 200, else 503 naming what is down."""
     store: AsyncJobStore = request.app.state.store

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from asyncml.api.deps import AppSettings, Jobs, Owner
 from asyncml.api.jobs import resolve_task, validate_input
+from asyncml.api.limits import check_input_size
 from asyncml.api.webhooks import webhook_target, with_deliveries
 from asyncml.schemas import Job, JobCreate, JobLinks, JobPage, JobStatus, Problem
 
@@ -21,6 +22,26 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def operation_ref(path: str, method: str) -> str:
+    """An OpenAPI ``operationRef``: a JSON pointer into ``paths``, braces percent-encoded."""
+    pointer = path.replace("~", "~0").replace("/", "~1").replace("{", "%7B").replace("}", "%7D")
+    return f"#/paths/{pointer}/{method}"
+
+
+# OpenAPI links from a created job to what can be done with its id: they document the flow
+# for generated clients and let a stateful fuzzer (schemathesis) chain the calls.
+_BY_ID = {"job_id": "$response.body#/id"}
+CREATED_LINKS: dict[str, Any] = {
+    name: {"operationRef": operation_ref(path, method), "parameters": _BY_ID}
+    for name, path, method in [
+        ("ReadJob", "/v1/jobs/{job_id}", "get"),
+        ("CancelJob", "/v1/jobs/{job_id}/cancel", "post"),
+        ("StreamJobEvents", "/v1/jobs/{job_id}/events", "get"),
+        ("RedeliverWebhook", "/v1/jobs/{job_id}/webhook/redeliver", "post"),
+    ]
+}
+
+
 def _linked(request: Request, job: Job) -> Job:
     base = str(request.base_url).rstrip("/")
     url = f"{base}/v1/jobs/{job.id}"
@@ -28,7 +49,11 @@ def _linked(request: Request, job: Job) -> Job:
     return job.model_copy(update={"links": links})
 
 
-@router.post("", status_code=202, responses=ERRORS)
+@router.post(
+    "",
+    status_code=202,
+    responses={**ERRORS, 202: {"description": "The job, queued", "links": CREATED_LINKS}},
+)
 async def create_job(
     body: JobCreate,
     request: Request,
@@ -45,6 +70,7 @@ async def create_job(
     ] = None,
 ) -> Job:
     """Queue a job. Answers 202 with the job at once; collect the result later."""
+    check_input_size(body.input, settings.max_input_bytes)
     spec = resolve_task(body.task)
     payload = validate_input(spec, body.input)
     webhook = None
