@@ -17,7 +17,6 @@ from asyncml.catalog import TaskSpec
 from asyncml.errors import JobError
 from asyncml.metrics.recording import record_expired
 from asyncml.worker.context import WorkerContext
-from asyncml.worker.lease import LEASE_S
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ class JobTask(Task):  # type: ignore[misc]
     def run_job(self, job_id: str, payload: dict[str, Any], fn: Callable[[Any], BaseModel]) -> None:
         ctx = self.context
         try:
-            claim = ctx.store.start(job_id, ctx.settings.max_attempts, LEASE_S)
+            claim = ctx.store.start(job_id, ctx.settings.max_attempts, ctx.settings.lease_s)
             if claim.outcome == "busy":
                 # Another worker holds it (a broker redelivery): look again when its lease
                 # would have lapsed, so the job runs if that worker has died.

@@ -38,7 +38,7 @@ class WorkerContext:
     def leases(self) -> LeaseKeeper:
         self._check_pid()
         if self._leases is None:
-            self._leases = LeaseKeeper(self.store)
+            self._leases = LeaseKeeper(self.store, self.settings.lease_s)
         return self._leases
 
     @property

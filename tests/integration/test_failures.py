@@ -1,0 +1,542 @@
+"""Failure tests against real processes and real brokers (issue 6, "Hardening").
+
+Workers SIGKILLed over and over during a run of many jobs, a job that kills its worker
+every time, a duplicate delivery of a running job, and the broker + store killed and
+restarted mid-run. Each test writes what it measured to ``bench/results/failures.json``
+(and prints it with ``-s``); docs/reliability.md quotes those figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from pydantic import ValidationError
+
+from asyncml.catalog import TASKS
+from asyncml.events import event_log_key
+from asyncml.settings import Settings
+from asyncml.store import job_key
+from asyncml.worker.app import create_celery
+from tests.conftest import BROKER_DB, STORE_DB
+from tests.integration.conftest import REDIS_URL, base_env, layout_env
+from tests.integration.fileserver import FileServer
+from tests.integration.receiver import Receiver
+from tests.integration.stack import Stack, free_port, wait_for
+
+pytestmark = pytest.mark.integration
+
+RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "failures.json"
+_results_lock = threading.Lock()
+
+# Short limits so that a killed worker's job comes back within seconds (the lease lapses
+# after 2 s, a Redis broker restores an unacknowledged message after 5 s).
+FAST = {
+    "ASYNCML_TASK_SOFT_TIME_LIMIT_S": "3",
+    "ASYNCML_TASK_TIME_LIMIT_S": "4",
+    "ASYNCML_VISIBILITY_TIMEOUT_S": "5",
+    "ASYNCML_FETCH_TIMEOUT_S": "2",
+    "ASYNCML_LEASE_S": "2",
+    "ASYNCML_WEBHOOK_RETRY_SCHEDULE_S": "0,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5",
+}
+TERMINAL = {"succeeded", "failed", "canceled"}
+
+
+def record(name: str, figures: dict[str, Any]) -> None:
+    """Print the figures and keep them in bench/results/failures.json."""
+    print(f"\n[failures] {name}: {json.dumps(figures, sort_keys=True)}")
+    with _results_lock:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            data = json.loads(RESULTS.read_text())
+        except (OSError, ValueError):
+            data = {}
+        data[name] = figures
+        RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def statuses(store: redis.Redis, ids: list[str]) -> list[str]:
+    with store.pipeline(transaction=False) as pipe:
+        for job_id in ids:
+            pipe.hget(job_key(job_id), "status")
+        return [(s or b"").decode() for s in pipe.execute()]
+
+
+def finished(store: redis.Redis, ids: list[str]) -> int:
+    return sum(s in TERMINAL for s in statuses(store, ids))
+
+
+def succeeded_events(store: redis.Redis, ids: list[str]) -> list[int]:
+    """How many times each job's event log says it succeeded (a result shown once: 1)."""
+    with store.pipeline(transaction=False) as pipe:
+        for job_id in ids:
+            pipe.xrange(event_log_key(job_id))
+        logs = pipe.execute()
+    return [sum(fields[b"status"] == b"succeeded" for _, fields in log) for log in logs]
+
+
+def stranded(broker: redis.Redis, store: redis.Redis, ids: list[str]) -> int:
+    """Jobs never started although the Redis broker holds no message that could start them."""
+    queues = sum(int(broker.llen(q)) for q in ("audio", "euro", "webhooks"))
+    if queues or broker.hlen("unacked"):
+        return -1
+    with store.pipeline(transaction=False) as pipe:
+        for job_id in ids:
+            pipe.hmget(job_key(job_id), "status", "attempts")
+        return sum(s == b"queued" and a == b"0" for s, a in pipe.execute())
+
+
+def socket_owner(local_port: int) -> int | None:
+    """The process holding the TCP connection whose local port is ``local_port``: the
+    pool process that made the request (found through /proc/net/tcp and /proc/*/fd)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == local_port:
+            inodes.add(f"socket:[{fields[9]}]")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{entry}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{entry}/fd/{fd}") in inodes:
+                        return int(entry)
+    return None
+
+
+# ---- workers SIGKILLed again and again during a run of many jobs ---------------------------
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("layout", ["redis", "rabbitmq"])
+def test_workers_killed_repeatedly_lose_nothing(
+    layout: str, files: FileServer, receiver: Receiver, tmp_path: Path
+) -> None:
+    jobs, kills_wanted, hooked_every = 400, 5, 10
+    env = (
+        layout_env(layout, files, tmp_path)
+        | FAST
+        | {
+            "ASYNCML_MAX_ATTEMPTS": "20",  # only a pathological job should run out here
+            "ASYNCML_LOG_LEVEL": "WARNING",
+        }
+    )
+    stack = Stack(layout, env, tmp_path)
+    queues = "audio,euro,webhooks"
+    stack.start_worker(queues=queues)
+    stack.start_api()
+    store = redis.Redis.from_url(f"{REDIS_URL}/{STORE_DB}")
+    tag = uuid.uuid4().hex[:8]
+    started = time.monotonic()
+    try:
+        hooked: dict[str, str] = {}
+        ids: list[str] = []  # in the order the API accepted them
+
+        def submit(i: int) -> None:
+            body: dict[str, Any] = {
+                "task": "audio.length",
+                "input": {"url": f"{files.base_url}/short.wav?chaos={tag}-{i}"},
+            }
+            if i % hooked_every == 0:
+                body["webhook"] = f"{receiver.url}/chaos-{tag}-{i}"
+            response = stack.client.post("/v1/jobs", json=body)
+            assert response.status_code == 202, response.text
+            job_id: str = response.json()["id"]
+            if i % hooked_every == 0:
+                hooked[job_id] = f"/chaos-{tag}-{i}"
+            ids.append(job_id)
+
+        def done_count() -> int:
+            return finished(store, list(ids))
+
+        kills = 0
+        rng = random.Random(6)
+        with ThreadPoolExecutor(4) as pool:
+            submitting = [pool.submit(submit, i) for i in range(jobs)]
+            while kills < kills_wanted:
+                # Let the fresh worker get going, then kill it mid-stream (~1-2 s of work).
+                before, step = done_count(), rng.randint(15, 45)
+                wait_for(
+                    lambda b=before, s=step: (n := done_count()) >= b + s or n == jobs,
+                    30,
+                    "the worker to make progress",
+                    every=0.1,
+                )
+                if done_count() == jobs:
+                    break
+                stack.kill_workers()  # SIGKILL the whole process group
+                kills += 1
+                stack.start_worker(queues=queues)
+            for future in submitting:
+                future.result()
+        assert len(ids) == jobs
+        broker = redis.Redis.from_url(f"{REDIS_URL}/{BROKER_DB}") if layout == "redis" else None
+
+        def settled() -> bool:
+            if finished(store, ids) == jobs:
+                return True
+            # Redis broker: jobs that never started while the broker holds no message at all
+            # (queued, reserved or delayed) can no longer run: see stranded() below.
+            return broker is not None and stranded(broker, store, ids) == jobs - finished(
+                store, ids
+            )
+
+        wait_for(settled, 60, "every job to finish", every=0.2)
+        bodies = [stack.client.get(f"/v1/jobs/{job_id}").json() for job_id in ids]
+        by_status: dict[str, int] = {}
+        for job in bodies:
+            by_status[job["status"]] = by_status.get(job["status"], 0) + 1
+        shown = succeeded_events(store, ids)
+        reexecuted = [job["attempts"] - 1 for job in bodies if job["attempts"] > 1]
+        downloads = sum(f"chaos={tag}-" in path for path in files.requests)
+        # One webhook id per job and event at the receiver, retries and redeliveries included.
+        with contextlib.suppress(AssertionError):
+            wait_for(
+                lambda: all(receiver.at(path) for path in hooked.values()), 10, "every webhook"
+            )
+        hook_ids = {
+            job_id: {r.headers["webhook-id"] for r in receiver.at(path)}
+            for job_id, path in hooked.items()
+        }
+        figures = {
+            "jobs": jobs,
+            "kills": kills,
+            "lost": jobs - by_status.get("succeeded", 0),
+            "statuses": by_status,
+            "jobs_reexecuted": len(reexecuted),
+            "reexecutions": sum(reexecuted),
+            "max_attempts_seen": max(job["attempts"] for job in bodies),
+            "downloads": downloads,
+            "results_recorded_twice": sum(n > 1 for n in shown),
+            "webhook_jobs": len(hooked),
+            "webhook_jobs_not_delivered_in_10s": sum(not v for v in hook_ids.values()),
+            "webhook_posts": sum(len(receiver.at(path)) for path in hooked.values()),
+            "duplicate_webhook_ids": sum(max(0, len(v) - 1) for v in hook_ids.values()),
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        record(f"worker_kills_{layout}", figures)
+        assert kills >= 3, f"only {kills} kills: the run was too short to mean anything"
+        assert all(n <= 1 for n in shown)  # no result recorded twice
+        assert all(len(v) <= 1 for v in hook_ids.values())  # no second webhook id
+        assert set(by_status) <= {"succeeded", "queued"}, by_status
+        missing_hooks = sum(not v for v in hook_ids.values())
+        if (by_status.get("queued") or missing_hooks) and broker is not None:
+            # Known, not fixed here: kombu's Redis transport pops a message (BRPOP) before it
+            # records it as unacknowledged, so a SIGKILL in between drops it: a job message
+            # for good (celery/celery#7950, celery/kombu#305), a webhook message until the
+            # outbox dispatches it again (60 s). RabbitMQ has no such window.
+            pytest.xfail(
+                f"Redis broker dropped messages on SIGKILL: {by_status.get('queued', 0)} "
+                f"job(s) never started, {missing_hooks} webhook(s) not yet delivered"
+            )
+        assert by_status == {"succeeded": jobs}, by_status
+        assert hook_ids == {job_id: {f"msg_{job_id}_completed"} for job_id in hooked}
+    finally:
+        stack.stop()
+        store.close()
+
+
+# ---- a job that kills its worker every time ------------------------------------------------
+
+
+class HoldServer:
+    """Answers nothing: every GET is recorded and held until the server stops."""
+
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+        self.clients: list[int] = []  # the source port of each held request
+        self.release = threading.Event()
+        holder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                holder.clients.append(self.client_address[1])
+                holder.hits.append(self.path)
+                holder.release.wait(30)
+                with contextlib.suppress(OSError):
+                    self.send_error(503)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_job_that_kills_its_worker_ends_worker_lost(files: FileServer, tmp_path: Path) -> None:
+    # Time limits well above the few seconds a kill may take on a loaded machine: the job
+    # must end by losing its worker, never by its own timeout.
+    env = (
+        layout_env("rabbitmq", files, tmp_path)
+        | FAST
+        | {
+            "ASYNCML_MAX_ATTEMPTS": "3",
+            "ASYNCML_TASK_SOFT_TIME_LIMIT_S": "20",
+            "ASYNCML_TASK_TIME_LIMIT_S": "25",
+            "ASYNCML_VISIBILITY_TIMEOUT_S": "30",
+            "ASYNCML_FETCH_TIMEOUT_S": "20",
+        }
+    )
+    stack = Stack("rabbitmq", env, tmp_path)
+    worker = stack.start_worker(queues="audio", concurrency=1)
+    stack.start_api()
+    hold = HoldServer()
+    started = time.monotonic()
+    try:
+        job = stack.submit("audio.length", {"url": f"{hold.url}/poison.wav"}).json()
+        killed = 0
+        for attempt in range(1, 4):
+            # Each time the job reaches its download, SIGKILL the pool process running it:
+            # the one holding the connection to the server.
+            wait_for(lambda a=attempt: len(hold.clients) >= a, 30, f"attempt {attempt}")
+            port = hold.clients[attempt - 1]
+            child = wait_for(lambda p=port: socket_owner(p), 10, "the pool process")
+            assert child != worker.pid
+            os.kill(child, signal.SIGKILL)
+            killed += 1
+        done = stack.wait_job(job["id"], timeout=30)
+        assert done["status"] == "failed", done
+        assert done["error"]["code"] == "worker_lost"
+        assert len(hold.hits) == 3  # not run a fourth time
+        assert worker.poll() is None  # the worker itself lived on
+        after = stack.submit("audio.length", {"url": f"{files.base_url}/short.wav"}).json()
+        assert stack.wait_job(after["id"])["status"] == "succeeded"
+        record(
+            "poison_job",
+            {
+                "max_attempts": 3,
+                "pool_processes_killed": killed,
+                "executions": len(hold.hits),
+                "final_status": done["status"],
+                "error_code": done["error"]["code"],
+                "seconds": round(time.monotonic() - started, 1),
+            },
+        )
+    finally:
+        hold.stop()
+        stack.stop()
+
+
+# ---- a task longer than the visibility timeout / a duplicate delivery ----------------------
+
+
+def test_hard_limit_beyond_visibility_timeout_is_refused() -> None:
+    with pytest.raises(ValidationError, match="must be below ASYNCML_VISIBILITY_TIMEOUT_S"):
+        Settings(
+            broker_url="redis://127.0.0.1:6379/1",
+            store_url="redis://127.0.0.1:6379/0",
+            task_soft_time_limit_s=8,
+            task_time_limit_s=10,
+            visibility_timeout_s=3,
+        )
+
+
+def test_duplicate_delivery_of_a_running_job_waits_for_its_lease(
+    files: FileServer, tmp_path: Path
+) -> None:
+    """A second copy of a running job's message (what a Redis broker sends once the
+    visibility timeout passes) finds the lease fresh and does not run alongside."""
+    # The task (4 s) outlives its 2 s lease: only renewals keep the duplicate out.
+    env = (
+        layout_env("redis", files, tmp_path)
+        | FAST
+        | {
+            "ASYNCML_TASK_SOFT_TIME_LIMIT_S": "8",
+            "ASYNCML_TASK_TIME_LIMIT_S": "9",
+            "ASYNCML_VISIBILITY_TIMEOUT_S": "10",
+            "ASYNCML_FETCH_TIMEOUT_S": "8",
+        }
+    )
+    stack = Stack("redis", env, tmp_path)
+    stack.start_worker(queues="audio", concurrency=2)
+    stack.start_api()
+    tag = uuid.uuid4().hex[:8]
+    url = f"{files.base_url}/slow/4/short.wav?dup={tag}"
+    settings = Settings(broker_url=env["ASYNCML_BROKER_URL"], store_url=env["ASYNCML_STORE_URL"])
+    celery = create_celery(settings, with_tasks=False)
+    started = time.monotonic()
+    try:
+        job = stack.submit("audio.length", {"url": url}).json()
+        stack.wait_status(job["id"], "started")
+        spec = TASKS["audio.length"]
+        payload = {"url": url}
+        celery.send_task(
+            spec.celery_name, args=(job["id"], payload), task_id=job["id"], queue=spec.queue
+        )
+        log = tmp_path / "redis-worker-0.log"
+        wait_for(
+            lambda: f"job {job['id']}: held by another worker" in log.read_text(),
+            10,
+            "the duplicate to be held back",
+        )
+        done = stack.wait_job(job["id"], timeout=30)
+        assert done["status"] == "succeeded" and done["attempts"] == 1, done
+        runs = sum(f"dup={tag}" in path for path in files.requests)
+        assert runs == 1  # downloaded once: the duplicate never ran
+        record(
+            "duplicate_delivery",
+            {
+                "task_seconds": 4,
+                "lease_s": 2,
+                "deliveries": 2,
+                "executions": runs,
+                "attempts": done["attempts"],
+                "seconds": round(time.monotonic() - started, 1),
+            },
+        )
+    finally:
+        celery.close()
+        stack.stop()
+
+
+# ---- broker and store killed and restarted mid-run ----------------------------------------
+
+
+class PrivateRedis:
+    def __init__(self, data: Path) -> None:
+        self.port = free_port()
+        self.data = data
+        self.proc: subprocess.Popen[bytes] | None = None
+        data.mkdir(parents=True, exist_ok=True)
+
+    def start(self) -> None:
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--save", "", "--appendonly", "yes", "--dir", str(self.data)]
+        log = open(self.data / "redis.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        client = redis.Redis(port=self.port, socket_timeout=1)
+        wait_for(lambda: self._ping(client), 10, "the private redis-server")
+        client.close()
+
+    @staticmethod
+    def _ping(client: redis.Redis) -> bool:
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+
+def test_broker_and_store_restart_mid_run(files: FileServer, tmp_path: Path) -> None:
+    server = PrivateRedis(tmp_path / "redis")
+    server.start()
+    url = f"redis://127.0.0.1:{server.port}"
+    env = (
+        base_env(files)
+        | FAST
+        | {
+            "ASYNCML_DATA_DIR": str(tmp_path / "data"),
+            "ASYNCML_BROKER_URL": f"{url}/1",
+            "ASYNCML_STORE_URL": f"{url}/0",
+        }
+    )
+    stack = Stack("private", env, tmp_path)
+    stack.start_worker(concurrency=2)
+    stack.start_api()
+    tag = uuid.uuid4().hex[:8]
+    started = time.monotonic()
+
+    def submit(i: int) -> httpx.Response:
+        job = {"url": f"{files.base_url}/slow/0.3/short.wav?restart={tag}-{i}"}
+        return stack.client.post(
+            "/v1/jobs", json={"task": "audio.length", "input": job}, timeout=15
+        )
+
+    try:
+        accepted: list[str] = []
+        for i in range(20):
+            response = submit(i)
+            assert response.status_code == 202, response.text
+            accepted.append(response.json()["id"])
+        stack.wait_status(accepted[0], "started")
+        server.kill()
+        # While it is down, every answer is a quick 503 (never a 500, never a hang).
+        answers: list[tuple[int, float]] = []
+        for i in range(10):
+            for call in (
+                lambda i=i: submit(100 + i),
+                lambda i=i: stack.client.get(f"/v1/jobs/{accepted[i]}", timeout=15),
+                lambda i=i: stack.client.get(f"/task/{accepted[i]}", timeout=15),
+            ):
+                t0 = time.monotonic()
+                status = call().status_code
+                answers.append((status, time.monotonic() - t0))
+        codes = sorted({status for status, _ in answers})
+        slowest = max(seconds for _, seconds in answers)
+        assert codes == [503], codes
+        assert slowest < 8, slowest
+        server.start()  # same port, same append-only file
+        wait_for(lambda: stack.client.get("/readyz").status_code == 200, 30, "readiness")
+        for i in range(20, 30):
+            response = submit(i)
+            assert response.status_code == 202, response.text
+            accepted.append(response.json()["id"])
+        # A client honours 503 + Retry-After: count such answers after the restart.
+        late_503: list[str] = []
+
+        def ended(job_id: str) -> dict[str, Any] | None:
+            response = stack.client.get(f"/v1/jobs/{job_id}", params={"wait": 5}, timeout=15)
+            if response.status_code == 503:
+                late_503.append(response.json()["error"]["message"])
+                return None
+            assert response.status_code == 200, response.text
+            job: dict[str, Any] = response.json()
+            return job if job["status"] in TERMINAL else None
+
+        done = [wait_for(lambda j=j: ended(j), 60, f"job {j}", every=0.2) for j in accepted]
+        outcome = {job["status"] for job in done}
+        assert outcome == {"succeeded"}, [(j["id"], j["status"], j["error"]) for j in done]
+        record(
+            "broker_store_restart",
+            {
+                "accepted": len(accepted),
+                "completed": sum(job["status"] == "succeeded" for job in done),
+                "lost": len(accepted) - len(done),
+                "requests_while_down": len(answers),
+                "answers_while_down": {str(c): sum(s == c for s, _ in answers) for c in codes},
+                "answers_5xx_other_than_503": sum(s >= 500 and s != 503 for s, _ in answers),
+                "slowest_answer_while_down_s": round(slowest, 2),
+                "reexecuted": sum(job["attempts"] > 1 for job in done),
+                "answers_503_after_restart": len(late_503),
+                "messages_503_after_restart": sorted(set(late_503)),
+                "seconds": round(time.monotonic() - started, 1),
+            },
+        )
+    finally:
+        stack.stop()
+        if server.proc is not None and server.proc.poll() is None:
+            server.proc.terminate()
+            server.proc.wait(10)
