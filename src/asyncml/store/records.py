@@ -1,0 +1,230 @@
+"""Job records: key layout, the state-change Lua scripts and the record codec.
+
+One hash per job, written *before* its task is published, so an unknown id is a plain 404.
+Every state change is one Lua script that checks the current state first: a late result
+cannot overwrite a cancel, a redelivered task cannot run a finished job again, and every
+change is published on the job's channel so waiters wake without polling.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from asyncml.events import EMIT_LUA, WEBHOOK_DUE_KEY, WebhookTarget, event_log_key
+from asyncml.metrics.recording import LUA_HOOKS
+from asyncml.schemas import ErrorInfo, Job, JobStatus
+
+PREFIX = "asyncml"
+EVENTS_PATTERN = f"{PREFIX}:ev:*"
+
+
+def job_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}"
+
+
+def owner_index_key(owner: str) -> str:
+    return f"{PREFIX}:jobs:{owner}"
+
+
+def idempotency_key(owner: str, key: str) -> str:
+    return f"{PREFIX}:idem:{owner}:{key}"
+
+
+def events_channel(job_id: str) -> str:
+    return f"{PREFIX}:ev:{job_id}"
+
+
+def cache_key(name: str) -> str:
+    return f"{PREFIX}:cache:{name}"
+
+
+# Lua functions the state-changing scripts call: event log and webhooks, then metrics.
+_STATE_LUA = EMIT_LUA + LUA_HOOKS
+
+# KEYS: job, owner index, idempotency key ("" when none), event log
+# ARGV: job id, score, retention seconds, fingerprint, then field/value pairs
+_CREATE = (
+    _STATE_LUA
+    + """
+if KEYS[3] ~= '' then
+  local seen = redis.call('GET', KEYS[3])
+  if seen then return seen end
+  redis.call('SET', KEYS[3], ARGV[1] .. '|' .. ARGV[4], 'EX', ARGV[3])
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+emit(KEYS[1], KEYS[4], '', 'queued', redis.call('HGET', KEYS[1], 'created_at'))
+m_created(KEYS[1])
+return ''
+"""
+)
+
+# KEYS: job, event log, webhook outbox.
+# ARGV: now, max attempts, channel, error json when attempts run out, lease seconds
+# A job already started whose lease is still fresh is held by a live worker: the new
+# delivery is a duplicate (broker redelivery) and must not run alongside it.
+_START = (
+    _STATE_LUA
+    + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'missing', '0'} end
+if status ~= 'queued' and status ~= 'started' then return {'skip', status} end
+local now = tonumber(ARGV[1])
+if status == 'started' then
+  local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0')
+  if lease > now then return {'busy', tostring(lease - now)} end
+end
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+if attempts > tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'finished_at', ARGV[1], 'error', ARGV[4])
+  emit(KEYS[1], KEYS[2], KEYS[3], 'failed', ARGV[1])
+  m_finished(KEYS[1], status, 'failed', nil)
+  redis.call('PUBLISH', ARGV[3], 'failed')
+  return {'exhausted', tostring(attempts)}
+end
+redis.call('HSET', KEYS[1], 'status', 'started', 'started_at', ARGV[1],
+  'lease_until', tostring(now + tonumber(ARGV[5])))
+emit(KEYS[1], KEYS[2], KEYS[3], 'started', ARGV[1])
+m_started(KEYS[1], status, ARGV[1])
+redis.call('PUBLISH', ARGV[3], 'started')
+return {'ok', tostring(attempts)}
+"""
+)
+
+# KEYS: job. ARGV: lease_until
+_RENEW = """
+if redis.call('HGET', KEYS[1], 'status') == 'started' then
+  redis.call('HSET', KEYS[1], 'lease_until', ARGV[1])
+  return 1
+end
+return 0
+"""
+
+# KEYS: job, event log, webhook outbox. ARGV: new status, field, payload, now, channel
+_FINISH = (
+    _STATE_LUA
+    + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'missing' end
+if status ~= 'queued' and status ~= 'started' then return status end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], ARGV[2], ARGV[3], 'finished_at', ARGV[4])
+emit(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[4])
+m_finished(KEYS[1], status, ARGV[1], ARGV[4])
+redis.call('PUBLISH', ARGV[5], ARGV[1])
+return 'ok'
+"""
+)
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def state_keys(job_id: str) -> list[str]:
+    """The keys of a state-changing script: the job, its event log, the webhook outbox."""
+    return [job_key(job_id), event_log_key(job_id), WEBHOOK_DUE_KEY]
+
+
+def _ts(value: bytes | None) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
+
+
+@dataclass(frozen=True)
+class StoredJob:
+    """A decoded record plus the fields the API needs but does not show."""
+
+    job: Job
+    owner: str
+    queue: str
+
+
+def decode(raw: Mapping[Any, Any]) -> StoredJob | None:
+    if not raw or b"status" not in raw:
+        return None
+    created = float(raw[b"created_at"])
+    retention = float(raw.get(b"retention", b"0"))
+    error = raw.get(b"error")
+    result = raw.get(b"result")
+    job = Job(
+        id=raw[b"id"].decode(),
+        task=raw[b"task"].decode(),
+        status=JobStatus(raw[b"status"].decode()),
+        input=orjson.loads(raw[b"input"]),
+        result=orjson.loads(result) if result else None,
+        error=ErrorInfo(**orjson.loads(error)) if error else None,
+        attempts=int(raw.get(b"attempts", b"0")),
+        created_at=dt.datetime.fromtimestamp(created, tz=dt.UTC),
+        started_at=_ts(raw.get(b"started_at")),
+        finished_at=_ts(raw.get(b"finished_at")),
+        expires_at=dt.datetime.fromtimestamp(created + retention, tz=dt.UTC),
+    )
+    if webhook := raw.get(b"webhook"):
+        events = raw.get(b"webhook_events", b"completed").decode().split(",")
+        status = raw.get(b"webhook_status", b"pending").decode()
+        job = job.model_copy(
+            update={"webhook": webhook.decode(), "webhook_events": events, "webhook_status": status}
+        )
+    return StoredJob(job=job, owner=raw[b"owner"].decode(), queue=raw[b"queue"].decode())
+
+
+def new_record(
+    job_id: str,
+    task: str,
+    queue: str,
+    owner: str,
+    payload: dict[str, Any],
+    retention_s: int,
+    webhook: WebhookTarget | None = None,
+) -> dict[str, str | bytes]:
+    extra: dict[str, str | bytes] = dict(webhook.fields()) if webhook else {}
+    return extra | {
+        "id": job_id,
+        "task": task,
+        "queue": queue,
+        "owner": owner,
+        "status": JobStatus.QUEUED.value,
+        "input": orjson.dumps(payload),
+        "attempts": "0",
+        "created_at": repr(_now()),
+        "retention": str(retention_s),
+    }
+
+
+def decode_new(fields: dict[str, str | bytes]) -> StoredJob:
+    """The record as just written, without reading it back."""
+    raw = {k.encode(): v if isinstance(v, bytes) else v.encode() for k, v in fields.items()}
+    stored = decode(raw)
+    assert stored is not None
+    return stored
+
+
+def _error_json(code: str, message: str) -> bytes:
+    return orjson.dumps({"code": code, "message": message})
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a worker may do with a delivered task."""
+
+    # "ok" (run it), "skip" (finished or canceled), "busy" (a live worker holds it; detail is
+    # the seconds its lease has left), "missing" (expired), "exhausted" (attempts used up)
+    outcome: str
+    detail: str
+
+    @property
+    def run(self) -> bool:
+        return self.outcome == "ok"

@@ -1,0 +1,74 @@
+"""The job store's synchronous face, used by worker processes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import redis
+
+from asyncml.schemas import JobStatus
+from asyncml.store.records import (
+    _FINISH,
+    _RENEW,
+    _START,
+    Claim,
+    StoredJob,
+    _error_json,
+    _now,
+    cache_key,
+    decode,
+    events_channel,
+    job_key,
+    state_keys,
+)
+
+
+class JobStore:
+    """Synchronous job store for worker processes."""
+
+    def __init__(self, url: str, retention_s: int) -> None:
+        self.redis = redis.Redis.from_url(url, socket_timeout=10, health_check_interval=30)
+        self.retention_s = retention_s
+        self._start = self.redis.register_script(_START)
+        self._finish = self.redis.register_script(_FINISH)
+        self._renew = self.redis.register_script(_RENEW)
+
+    def get(self, job_id: str) -> StoredJob | None:
+        return decode(self.redis.hgetall(job_key(job_id)))
+
+    def start(self, job_id: str, max_attempts: int, lease_s: float) -> Claim:
+        error = _error_json(
+            "worker_lost",
+            f"the job stopped its worker {max_attempts} times and was given up; "
+            "check that the input is not pathological",
+        )
+        outcome, detail = self._start(
+            keys=state_keys(job_id),
+            args=[_now(), max_attempts, events_channel(job_id), error, lease_s],
+        )
+        return Claim(outcome.decode(), detail.decode())
+
+    def renew(self, job_id: str, lease_s: float) -> bool:
+        return bool(self._renew(keys=[job_key(job_id)], args=[_now() + lease_s]))
+
+    def succeed(self, job_id: str, result: Any) -> str:
+        return self._end(job_id, JobStatus.SUCCEEDED, "result", orjson.dumps(result))
+
+    def fail(self, job_id: str, code: str, message: str) -> str:
+        return self._end(job_id, JobStatus.FAILED, "error", _error_json(code, message))
+
+    def _end(self, job_id: str, status: JobStatus, field: str, payload: bytes) -> str:
+        args: list[Any] = [status.value, field, payload, _now(), events_channel(job_id)]
+        outcome: bytes = self._finish(keys=state_keys(job_id), args=args)
+        return outcome.decode()
+
+    def cache_get(self, name: str) -> Any | None:
+        raw = self.redis.get(cache_key(name))
+        return orjson.loads(raw) if raw else None
+
+    def cache_set(self, name: str, value: Any, ttl_s: int | None = None) -> None:
+        self.redis.set(cache_key(name), orjson.dumps(value), ex=ttl_s)
+
+    def close(self) -> None:
+        self.redis.close()
