@@ -84,6 +84,9 @@ class LocalFileServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             server_version = "asyncml-files"
+            # Headers and body go out in separate writes; with Nagle on, the body waits for
+            # the client's delayed ACK (~40 ms) on every response.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: object) -> None:
                 pass
