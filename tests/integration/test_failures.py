@@ -212,9 +212,14 @@ def test_workers_killed_repeatedly_lose_nothing(
         reexecuted = [job["attempts"] - 1 for job in bodies if job["attempts"] > 1]
         downloads = sum(f"chaos={tag}-" in path for path in files.requests)
         # One webhook id per job and event at the receiver, retries and redeliveries included.
+        # A delivery claimed by the sweeper of a worker killed before it sent the message goes
+        # out when that claim lapses (60 s, worker/sweeper.py), so allow one lapse.
         with contextlib.suppress(AssertionError):
+            done = {job["id"] for job in bodies if job["status"] == "succeeded"}
             wait_for(
-                lambda: all(receiver.at(path) for path in hooked.values()), 10, "every webhook"
+                lambda: all(receiver.at(p) for j, p in hooked.items() if j in done),
+                75,
+                "a webhook for every finished job",
             )
         hook_ids = {
             job_id: {r.headers["webhook-id"] for r in receiver.at(path)}
@@ -231,7 +236,7 @@ def test_workers_killed_repeatedly_lose_nothing(
             "downloads": downloads,
             "results_recorded_twice": sum(n > 1 for n in shown),
             "webhook_jobs": len(hooked),
-            "webhook_jobs_not_delivered_in_10s": sum(not v for v in hook_ids.values()),
+            "webhook_jobs_not_delivered_in_75s": sum(not v for v in hook_ids.values()),
             "webhook_posts": sum(len(receiver.at(path)) for path in hooked.values()),
             "duplicate_webhook_ids": sum(max(0, len(v) - 1) for v in hook_ids.values()),
             "seconds": round(time.monotonic() - started, 1),
