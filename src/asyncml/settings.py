@@ -217,7 +217,7 @@ class Settings(BaseSettings):
     def effective_broker_url(self) -> str:
         if self.broker_url is not None:
             return self.broker_url
-        return f"redis+socket://{self.socket_path}?virtual_host=1"
+        return f"redis+socket://{self.socket_path}?virtual_host=0"
 
     @property
     def effective_store_url(self) -> str:

@@ -8,7 +8,14 @@ import uuid
 import pytest
 
 from asyncml.schemas import JobStatus
-from asyncml.store import AsyncJobStore, IdempotencyConflict, JobStore
+from asyncml.store import (
+    AsyncJobStore,
+    BacklogFull,
+    Enqueue,
+    IdempotencyConflict,
+    JobStore,
+    StoredJob,
+)
 from tests.unit.conftest import URL
 
 
@@ -102,3 +109,59 @@ def test_events_are_published(store: JobStore) -> None:
     seen = [pubsub.get_message(timeout=2) for _ in range(2)]
     assert [m["data"] for m in seen if m] == [b"started", b"succeeded"]
     pubsub.close()
+
+
+def test_backlog_cap_and_message_pushed_with_the_record(store: JobStore) -> None:
+    async def go() -> tuple[list[str], int, str | None]:
+        s = AsyncJobStore(URL, retention_s=3600)
+        ids: list[str] = []
+        try:
+            for n in range(3):
+                job_id = str(uuid.uuid4())
+                push = Enqueue("audio-test", f"message-{n}".encode())
+                await s.create(
+                    job_id,
+                    "audio.length",
+                    "audio",
+                    "alice",
+                    {"url": "u"},
+                    ("k", "fp") if n == 1 else None,
+                    max_queued=2,
+                    enqueue=push,
+                )
+                ids.append(job_id)
+        except BacklogFull as exc:
+            waiting = exc.waiting
+        else:
+            pytest.fail("the third job was accepted past the cap")
+        # An idempotent replay is still answered while the queue is full, and pushes nothing.
+        replay = await s.create(
+            str(uuid.uuid4()),
+            "audio.length",
+            "audio",
+            "alice",
+            {"url": "u"},
+            ("k", "fp"),
+            max_queued=2,
+            enqueue=Enqueue("audio-test", b"replayed"),
+        )
+        await s.close()
+        return ids, waiting, replay if isinstance(replay, str) else None
+
+    ids, waiting, replay = asyncio.run(go())
+    assert len(ids) == 2 and waiting == 2 and replay == ids[1]
+    assert store.redis.lrange("audio-test", 0, -1) == [b"message-1", b"message-0"]
+    assert store.get(ids[0]) is not None
+    # Once a job starts it no longer counts against the cap.
+    assert store.start(ids[0], 3, 15).run
+
+    async def one_more() -> StoredJob | str:
+        s = AsyncJobStore(URL, retention_s=3600)
+        try:
+            return await s.create(
+                str(uuid.uuid4()), "audio.length", "audio", "alice", {"url": "u"}, max_queued=2
+            )
+        finally:
+            await s.close()
+
+    assert not isinstance(asyncio.run(one_more()), str)

@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = AsyncJobStore(settings.effective_store_url, settings.job_retention_s)
         notifier = Notifier(store.redis)
-        broker = Broker(create_celery(settings, with_tasks=False))
+        broker = Broker(create_celery(settings, with_tasks=False), settings.effective_store_url)
         app.state.settings = settings
         app.state.store = store
         app.state.broker = broker
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await notifier.stop()
+            await broker.close()
             await store.close()
 
     app = FastAPI(

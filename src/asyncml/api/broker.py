@@ -1,7 +1,13 @@
 """Publishing to the broker and asking it questions, off the event loop.
 
-kombu is synchronous; each call runs in a worker thread so a slow broker never blocks
-other requests. The API publishes by task name only and never imports worker code.
+Three ways to publish, fastest first (the API publishes by task name only and never
+imports worker code):
+
+- the broker is a Redis database that is also the job store's (the embedded layout): the
+  message is pushed by the script that writes the job's record (``colocated``);
+- another Redis broker: one ``LPUSH`` of the message on an asyncio connection;
+- anything else (RabbitMQ): Celery's ``send_task``; kombu is synchronous, so it runs in a
+  worker thread and a slow broker never blocks other requests.
 """
 
 from __future__ import annotations
@@ -10,23 +16,54 @@ import logging
 import time
 from typing import Any
 
+import redis
+import redis.asyncio as aredis
 from anyio import to_thread
 from celery import Celery
 from kombu.exceptions import KombuError
 
+from asyncml.api.wire import redis_location, redis_py_url, task_message
 from asyncml.catalog import TaskSpec
 from asyncml.errors import ServiceUnavailableError
+from asyncml.store import Enqueue
 
 log = logging.getLogger(__name__)
-_BROKER_ERRORS = (KombuError, OSError, ConnectionError, TimeoutError)
+_BROKER_ERRORS = (KombuError, OSError, ConnectionError, TimeoutError, redis.RedisError)
 
 
 class Broker:
-    def __init__(self, celery: Celery) -> None:
+    def __init__(self, celery: Celery, store_url: str) -> None:
         self.celery = celery
         self._depths: dict[str, tuple[float, int | None]] = {}
+        url = str(celery.conf.broker_url)
+        location = redis_location(url)
+        self.colocated = location is not None and location == redis_location(store_url)
+        self._redis: aredis.Redis | None = None
+        direct = redis_py_url(url)
+        if direct is not None and not self.colocated:
+            self._redis = aredis.Redis.from_url(
+                direct, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
+            )
+
+    def with_record(self, spec: TaskSpec, job_id: str, payload: dict[str, Any]) -> Enqueue | None:
+        """The message for the store to push with the job's record, when it can."""
+        if not self.colocated:
+            return None
+        return Enqueue(spec.queue, task_message(spec.celery_name, spec.queue, job_id, payload))
 
     async def publish(self, spec: TaskSpec, job_id: str, payload: dict[str, Any]) -> None:
+        """Publish a job whose record did not carry its message (see ``with_record``)."""
+        if self._redis is not None:
+            message = task_message(spec.celery_name, spec.queue, job_id, payload)
+            try:
+                await self._redis.lpush(spec.queue, message)
+            except redis.RedisError as exc:
+                log.error("job %s: could not publish to the broker: %s", job_id, exc)
+                raise ServiceUnavailableError(
+                    "the message broker is unreachable; retry shortly"
+                ) from exc
+            return
+
         def send() -> None:
             self.celery.send_task(
                 spec.celery_name, args=(job_id, payload), task_id=job_id, queue=spec.queue
@@ -82,3 +119,7 @@ class Broker:
             value = None
         self._depths[queue] = (time.monotonic(), value)
         return value
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()

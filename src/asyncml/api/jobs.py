@@ -26,9 +26,8 @@ from asyncml.catalog import TASKS, TaskSpec
 from asyncml.errors import ConflictError, JobNotFoundError, QueueFullError
 from asyncml.events import WebhookTarget
 from asyncml.metrics.queues import queue_position
-from asyncml.metrics.recording import queued_key
 from asyncml.schemas import Job, JobStatus
-from asyncml.store import AsyncJobStore, IdempotencyConflict, StoredJob
+from asyncml.store import AsyncJobStore, BacklogFull, IdempotencyConflict, StoredJob
 
 log = logging.getLogger(__name__)
 
@@ -73,19 +72,6 @@ class JobService:
         self.notifier = notifier
         self.max_queued = max_queued
 
-    async def _check_backlog(self, spec: TaskSpec) -> None:
-        """Shed load (503) when the task's queue already holds ``max_queued`` waiting jobs,
-        counted from the store's per-queue waiting set (entries past retention left out)."""
-        if self.max_queued is None:
-            return
-        oldest_live = time.time() - self.store.retention_s
-        waiting = await self.store.redis.zcount(queued_key(spec.queue), oldest_live, "+inf")
-        if waiting >= self.max_queued:
-            raise QueueFullError(
-                f"queue {spec.queue!r} already holds {waiting} waiting jobs "
-                f"(ASYNCML_MAX_QUEUED={self.max_queued}); retry later"
-            )
-
     async def submit(
         self,
         spec: TaskSpec,
@@ -95,7 +81,6 @@ class JobService:
         webhook: WebhookTarget | None = None,
     ) -> tuple[Job, bool]:
         """Record and publish a job. Returns the job and whether it was an idempotent replay."""
-        await self._check_backlog(spec)
         # uuid4: 122 random bits, so an id cannot be guessed (and another key's job is a 404).
         job_id = str(uuid.uuid4())
         logs.bind_job(job_id)
@@ -106,10 +91,24 @@ class JobService:
                 request["webhook"] = webhook.fields()
             body = orjson.dumps(request, option=orjson.OPT_SORT_KEYS)
             idem = (idempotency_key, hashlib.sha256(body).hexdigest())
+        enqueue = self.broker.with_record(spec, job_id, payload)
         try:
             created = await self.store.create(
-                job_id, spec.name, spec.queue, owner, payload, idem, webhook
+                job_id,
+                spec.name,
+                spec.queue,
+                owner,
+                payload,
+                idem,
+                webhook,
+                max_queued=self.max_queued,
+                enqueue=enqueue,
             )
+        except BacklogFull as exc:
+            raise QueueFullError(
+                f"queue {spec.queue!r} already holds {exc.waiting} waiting jobs "
+                f"(ASYNCML_MAX_QUEUED={self.max_queued}); retry later"
+            ) from None
         except IdempotencyConflict as exc:
             raise ConflictError(
                 f"Idempotency-Key {idempotency_key!r} was already used with a different body "
@@ -117,11 +116,12 @@ class JobService:
             ) from exc
         if isinstance(created, str):
             return await self.get(created, owner), True
-        try:
-            await self.broker.publish(spec, job_id, payload)
-        except Exception:
-            await self.store.discard(job_id, owner, idempotency_key)
-            raise
+        if enqueue is None:
+            try:
+                await self.broker.publish(spec, job_id, payload)
+            except Exception:
+                await self.store.discard(job_id, owner, idempotency_key)
+                raise
         log.info("job %s: queued %s on %s", job_id, spec.name, spec.queue)
         return created.job, False
 

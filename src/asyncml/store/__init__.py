@@ -9,7 +9,7 @@ change is published on the job's channel so waiters wake without polling.
 used by the API. Both share the key layout, the scripts and the record codec below.
 """
 
-from asyncml.store.aio import AsyncJobStore, IdempotencyConflict
+from asyncml.store.aio import AsyncJobStore, BacklogFull, Enqueue, IdempotencyConflict
 from asyncml.store.records import (
     EVENTS_PATTERN,
     PREFIX,
@@ -31,7 +31,9 @@ __all__ = [
     "EVENTS_PATTERN",
     "PREFIX",
     "AsyncJobStore",
+    "BacklogFull",
     "Claim",
+    "Enqueue",
     "IdempotencyConflict",
     "JobStore",
     "StoredJob",

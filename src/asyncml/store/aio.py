@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aredis
 
 from asyncml.events import WebhookTarget, event_log_key
-from asyncml.metrics.recording import on_discard
+from asyncml.metrics.recording import on_discard, queued_key
 from asyncml.schemas import JobStatus
 from asyncml.store.records import (
     _CREATE,
@@ -38,6 +39,23 @@ class IdempotencyConflict(Exception):
         self.job_id = job_id
 
 
+class BacklogFull(Exception):
+    """The task's queue already holds as many waiting jobs as it may."""
+
+    def __init__(self, waiting: int) -> None:
+        super().__init__(waiting)
+        self.waiting = waiting
+
+
+@dataclass(frozen=True)
+class Enqueue:
+    """A broker message to push in the same script that writes the record: the broker is
+    a list in the store's own database (see ``asyncml.api.wire``)."""
+
+    queue_key: str
+    message: bytes
+
+
 class AsyncJobStore:
     """asyncio job store for the API process."""
 
@@ -61,21 +79,45 @@ class AsyncJobStore:
         payload: dict[str, Any],
         idempotency: tuple[str, str] | None = None,
         webhook: WebhookTarget | None = None,
+        *,
+        max_queued: int | None = None,
+        enqueue: Enqueue | None = None,
     ) -> StoredJob | str:
-        """Write a queued record and return it. With ``(key, fingerprint)``, return the
-        earlier job's id instead when the key was used before; raise IdempotencyConflict
-        when it was used with another body."""
+        """Write a queued record (and push ``enqueue``'s message) in one script; return it.
+
+        With ``(key, fingerprint)``, return the earlier job's id instead when the key was
+        used before; raise IdempotencyConflict when it was used with another body. With
+        ``max_queued``, raise BacklogFull when the queue already holds that many waiting
+        jobs (those past retention left out)."""
         fields = new_record(job_id, task, queue, owner, payload, self.retention_s, webhook)
-        score = int(time.time() * 1_000_000)
+        now = time.time()
         idem = idempotency_key(owner, idempotency[0]) if idempotency else ""
         fingerprint = idempotency[1] if idempotency else ""
-        seen: bytes = await self._create(
-            keys=[job_key(job_id), owner_index_key(owner), idem, event_log_key(job_id)],
-            args=[job_id, score, self.retention_s, fingerprint, *_flat(fields)],
-        )
-        if not seen:
+        keys = [
+            job_key(job_id),
+            owner_index_key(owner),
+            idem,
+            event_log_key(job_id),
+            queued_key(queue),
+            enqueue.queue_key if enqueue else "",
+        ]
+        args: list[Any] = [
+            job_id,
+            int(now * 1_000_000),
+            self.retention_s,
+            fingerprint,
+            "" if max_queued is None else max_queued,
+            now - self.retention_s,
+            enqueue.message if enqueue else "",
+            *_flat(fields),
+        ]
+        reply: list[bytes] = await self._create(keys=keys, args=args)
+        outcome, detail = reply[0], reply[1:]
+        if outcome == b"new":
             return decode_new(fields)
-        earlier_id, _, earlier_fingerprint = seen.decode().partition("|")
+        if outcome == b"full":
+            raise BacklogFull(int(detail[0]))
+        earlier_id, _, earlier_fingerprint = detail[0].decode().partition("|")
         if earlier_fingerprint != fingerprint:
             raise IdempotencyConflict(earlier_id)
         return earlier_id

@@ -47,23 +47,34 @@ def cache_key(name: str) -> str:
 # Lua functions the state-changing scripts call: event log and webhooks, then metrics.
 _STATE_LUA = EMIT_LUA + LUA_HOOKS
 
-# KEYS: job, owner index, idempotency key ("" when none), event log
-# ARGV: job id, score, retention seconds, fingerprint, then field/value pairs
+# KEYS: job, owner index, idempotency key ("" when none), event log, the task queue's
+#   waiting set, the broker's queue list ("" when the task is published elsewhere)
+# ARGV: job id, score, retention seconds, fingerprint, most jobs waiting ("" for no cap),
+#   oldest live waiting score, broker message, then field/value pairs
+# Returns {'new'}, {'seen', '<id>|<fingerprint>'} for an idempotent replay, or
+# {'full', '<waiting>'} when the queue already holds the most jobs it may.
 _CREATE = (
     _STATE_LUA
     + """
 if KEYS[3] ~= '' then
   local seen = redis.call('GET', KEYS[3])
-  if seen then return seen end
+  if seen then return {'seen', seen} end
+end
+if ARGV[5] ~= '' then
+  local waiting = redis.call('ZCOUNT', KEYS[5], ARGV[6], '+inf')
+  if waiting >= tonumber(ARGV[5]) then return {'full', tostring(waiting)} end
+end
+if KEYS[3] ~= '' then
   redis.call('SET', KEYS[3], ARGV[1] .. '|' .. ARGV[4], 'EX', ARGV[3])
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 emit(KEYS[1], KEYS[4], '', 'queued', redis.call('HGET', KEYS[1], 'created_at'))
 m_created(KEYS[1])
-return ''
+if KEYS[6] ~= '' then redis.call('LPUSH', KEYS[6], ARGV[7]) end
+return {'new'}
 """
 )
 
