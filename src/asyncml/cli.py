@@ -192,8 +192,9 @@ def worker(queues: list[str], concurrency: int, name: str | None, data_dir: Path
     """
     import os
 
-    from asyncml.worker import create_celery
+    from asyncml.worker import create_celery, transport
 
+    transport.install()
     settings = _settings(data_dir=data_dir)
     _logging(settings.log_level, settings.log_format)
     _ensure_embedded(settings)
