@@ -55,12 +55,17 @@ def _clamp(timeout: float | None, on_expiry: type[Exception]) -> float | None:
     return remaining if timeout is None else min(timeout, remaining)
 
 
+# Most bytes taken from the socket per read (httpcore asks for 64 KiB). A header probe of
+# a server that ignores Range stops after its first read, so this is what it costs then.
+READ_CHUNK = 16 * 1024
+
+
 class _DeadlineStream(httpcore.NetworkStream):
     def __init__(self, inner: httpcore.NetworkStream) -> None:
         self._inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
+        return self._inner.read(min(max_bytes, READ_CHUNK), _clamp(timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._inner.write(buffer, _clamp(timeout, httpcore.WriteTimeout))
