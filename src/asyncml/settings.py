@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     # redelivered copy waits while the lease is fresh; a dead worker's job is free to run
     # again once it lapses, so this is also how long recovering a killed worker's job takes.
     lease_s: float = Field(default=15.0, ge=1, le=3600)
+    # A job queued this long with no message left for it in the broker gets its task sent
+    # again (asyncml.worker.republish): a Redis broker loses a message when a worker is
+    # SIGKILLed at the wrong moment, and a publish without confirms can be lost when
+    # RabbitMQ dies. Unset: twice the visibility timeout. 0: off.
+    requeue_after_s: float | None = Field(default=None, ge=0, le=7 * 86400)
 
     fetch_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     fetch_timeout_s: float = Field(default=60.0, gt=0)
@@ -131,6 +136,22 @@ class Settings(BaseSettings):
         if scheme not in {"redis", "rediss", "unix", "valkey", "valkeys"}:
             raise ValueError(
                 f"ASYNCML_STORE_URL must start with redis://, rediss:// or unix://, got {scheme}://"
+            )
+        return value
+
+    @field_validator("requeue_after_s", mode="before")
+    @classmethod
+    def _check_requeue_after(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            return value  # the field's own validation explains
+        if 0 < seconds < 1:
+            raise ValueError(
+                "ASYNCML_REQUEUE_AFTER_S: at least 1 second (jobs waiting longer are looked "
+                "for in the broker), or 0 to turn re-publishing off"
             )
         return value
 

@@ -63,7 +63,7 @@ def create_celery(settings: Settings, *, with_tasks: bool = True) -> Celery:
     app = Celery("asyncml", set_as_current=False)
     app.conf.update(celery_config(settings))
     if with_tasks:
-        from asyncml.worker import audio, euro, observe, webhooks
+        from asyncml.worker import audio, euro, observe, republish, webhooks
         from asyncml.worker.context import WorkerContext
 
         ctx = WorkerContext(settings)
@@ -71,4 +71,5 @@ def create_celery(settings: Settings, *, with_tasks: bool = True) -> Celery:
         audio.register(app, ctx)
         euro.register(app, ctx)
         webhooks.register(app, settings)
+        republish.install(app, settings)
     return app

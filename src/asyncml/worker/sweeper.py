@@ -26,14 +26,23 @@ from asyncml.catalog import WEBHOOK_DELIVER_TASK, WEBHOOK_QUEUE
 from asyncml.deliveries import DeliveryStore
 from asyncml.events import WEBHOOK_KICK_CHANNEL
 from asyncml.settings import Settings
+from asyncml.worker.republish import requeue_after
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
 IDLE_S = 1.0
 # How long a dispatched message may wait in the queue before the sweeper sends another
-# (the first to run wins; the other finds the attempt taken and does nothing).
+# (the first to run wins; the other finds the attempt taken and does nothing). The wait
+# doubles with each copy, so a backlog does not fill the queue with them.
 DISPATCH_CLAIM_S = 60.0
+
+
+def dispatch_claim_s(settings: Settings) -> float:
+    """A Redis broker loses a webhook message the way it loses a job's (see
+    ``asyncml.worker.republish``): a shorter ASYNCML_REQUEUE_AFTER_S shortens this wait too."""
+    after = requeue_after(settings)
+    return DISPATCH_CLAIM_S if after is None else min(DISPATCH_CLAIM_S, after)
 
 
 class Sweeper:
@@ -69,11 +78,12 @@ class Sweeper:
         store = DeliveryStore(client)
         pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         attempts = len(self.settings.webhook_schedule)
+        claim_s = dispatch_claim_s(self.settings)
         try:
             # Subscribe before the first pass: a kick sent during a pass is not missed.
             pubsub.subscribe(WEBHOOK_KICK_CHANNEL)
             while not self._stop.is_set():
-                due, wait = store.dispatch(batch=BATCH, claim_s=DISPATCH_CLAIM_S, attempts=attempts)
+                due, wait = store.dispatch(batch=BATCH, claim_s=claim_s, attempts=attempts)
                 for member, attempt in due:
                     self.app.send_task(
                         WEBHOOK_DELIVER_TASK, args=(member, attempt), queue=WEBHOOK_QUEUE

@@ -1,0 +1,302 @@
+"""The republisher: sends the task of a job again when the broker has lost its message.
+
+kombu's Redis transport pops a message (``BRPOP``) and only then records it as unacknowledged,
+from the worker's main process; a worker killed in between loses the message for good and
+its job stays ``queued`` forever (celery/celery#7950, celery/kombu#305). RabbitMQ keeps
+those, but Celery publishes without confirms and a node that crashes forgets messages it
+had not yet written, so a job can be accepted there and lost too. So every worker runs
+this thread in its main process (a Celery bootstep, like the webhook sweeper). Every
+``pass_every(after)`` seconds, for each job queue it serves, the worker that takes the
+queue's lock (``SET NX PX`` in the job store) makes one pass:
+
+1. the store picks the jobs waiting on the queue for longer than ``after`` seconds
+   (``ASYNCML_REQUEUE_AFTER_S``) that no pass examined within the last ``after`` seconds,
+   and marks them examined (one Lua script: two passes never pick the same job);
+2. the broker is asked which of them still have a message: on Redis exactly, from one
+   atomic snapshot of the queue's lists and the unacknowledged hash, taken twice a second
+   apart so that a message caught between ``BRPOP`` and its unacked record is not mistaken
+   for a lost one; RabbitMQ cannot be searched, so there only an empty queue counts;
+3. each job still ``queued`` with no message gets its task sent again, exactly as the API
+   publishes it (task name, ``(job_id, input)``, task id = job id, the job's queue), logged
+   at WARNING and counted in the metrics hash (``republished|<task>``).
+
+A job is therefore sent again at most once per ``after`` seconds, and only when nothing in
+the broker can run it. A copy that is not needed after all is harmless: the start script
+runs only a job that is still queued, a second copy of a started job waits while its lease
+is fresh and then finds it finished, and results are recorded once.
+
+The waiting set's scores (when each job was accepted) are left alone: they are the queue's
+"oldest waiting job" age and each job's place in line. Examined jobs are kept in a set of
+their own, ``asyncml:republish:seen:<queue>``, scored with when they were examined.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+import redis
+from celery import Celery, bootsteps
+
+from asyncml.catalog import SERVICE_QUEUES, TASKS
+from asyncml.metrics.recording import METRICS_KEY, PREFIX, queued_key
+from asyncml.settings import Settings
+from asyncml.store import job_key
+
+log = logging.getLogger(__name__)
+
+BATCH = 500  # jobs sent again per queue and pass, at most
+SCAN = 10000  # old waiting jobs looked at per pass (ASYNCML_MAX_QUEUED's default)
+CONFIRM_S = 1.0  # between the two broker snapshots
+_CELERY_NAMES = {spec.name: spec.celery_name for spec in TASKS.values()}
+
+# KEYS: waiting set, examined set. ARGV: now, after, batch, scan.
+# Jobs waiting since before now - after and not examined since then; they are marked.
+_PICK = """
+local now, after = tonumber(ARGV[1]), tonumber(ARGV[2])
+local cutoff = now - after
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', cutoff)
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'LIMIT', 0, tonumber(ARGV[4]))
+local picked = {}
+for _, id in ipairs(old) do
+  if not redis.call('ZSCORE', KEYS[2], id) then
+    picked[#picked + 1] = id
+    redis.call('ZADD', KEYS[2], now, id)
+    if #picked >= tonumber(ARGV[3]) then break end
+  end
+end
+if #picked > 0 then redis.call('PEXPIRE', KEYS[2], math.ceil(after * 2000)) end
+return picked
+"""
+
+
+def seen_key(queue: str) -> str:
+    return f"{PREFIX}:republish:seen:{queue}"
+
+
+def lock_key(queue: str) -> str:
+    return f"{PREFIX}:republish:lock:{queue}"
+
+
+def take_turn(client: redis.Redis, queue: str, node: str, every: float) -> bool:
+    """Whether this worker makes the next pass over ``queue``: the lock lapses by itself
+    after ``every`` seconds, so passes are that far apart whichever worker makes them."""
+    return bool(client.set(lock_key(queue), node, nx=True, px=max(1, int(every * 1000))))
+
+
+def requeue_after(settings: Settings) -> float | None:
+    """Seconds a job may wait before it is looked for in the broker; None when off.
+
+    Unset: twice the visibility timeout, on every broker. A Redis broker loses a message
+    whose worker is killed at the wrong moment; RabbitMQ does not, but Celery publishes
+    without confirms, so a job accepted just as the broker dies can be lost there too."""
+    if settings.requeue_after_s is None:
+        return 2.0 * settings.visibility_timeout_s
+    return settings.requeue_after_s or None
+
+
+def pass_every(after: float) -> float:
+    """How often a queue gets a pass: a lost job waits at most ``after`` plus this."""
+    return min(max(after / 4, 0.5), 30.0)
+
+
+def pick(
+    client: redis.Redis, queue: str, now: float, after: float, batch: int = BATCH
+) -> list[str]:
+    """Jobs waiting on ``queue`` since before ``now - after`` that no pass examined in the
+    last ``after`` seconds; marks them examined."""
+    picked = client.eval(_PICK, 2, queued_key(queue), seen_key(queue), now, after, batch, SCAN)
+    return [_text(job_id) for job_id in picked]
+
+
+def forget(client: redis.Redis, queue: str, job_ids: Iterable[str]) -> None:
+    """Let the next pass examine these jobs again (their re-send failed)."""
+    ids = list(job_ids)
+    if ids:
+        client.zrem(seen_key(queue), *ids)
+
+
+def still_queued(
+    client: redis.Redis, queue: str, job_ids: Iterable[str]
+) -> dict[str, tuple[str, Any]]:
+    """``{job id: (task name, input)}`` for the jobs that are still queued. Drops from the
+    waiting set the jobs whose record has expired."""
+    job_ids = list(job_ids)
+    with client.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.hmget(job_key(job_id), "status", "task", "input")
+        rows = pipe.execute()
+    found: dict[str, tuple[str, Any]] = {}
+    expired = []
+    for job_id, (status, task, payload) in zip(job_ids, rows, strict=True):
+        if status is None:
+            expired.append(job_id)
+        elif status == b"queued" and _text(task) in _CELERY_NAMES:
+            found[job_id] = (_text(task), orjson.loads(payload))
+    if expired:
+        client.zrem(queued_key(queue), *expired)
+    return found
+
+
+class BrokerView:
+    """What the broker holds for a queue, read through its own kombu connection."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+        self._conn: Any = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.release()
+            self._conn = None
+
+    def missing(self, queue: str, job_ids: Iterable[str]) -> set[str]:
+        """The jobs among ``job_ids`` for which the broker surely holds no message."""
+        if self._conn is None:
+            self._conn = self.app.connection_for_read()
+        channel = self._conn.default_channel
+        if self._conn.transport.driver_type == "redis":
+            return set(job_ids) - redis_message_ids(channel, queue)
+        try:
+            ready = int(channel.queue_declare(queue=queue, passive=True).message_count)
+        except self._conn.channel_errors:  # not declared yet: nothing to say
+            self.close()
+            return set()
+        # RabbitMQ cannot be searched: only a queue with nothing ready holds none of them.
+        return set(job_ids) if ready == 0 else set()
+
+
+def redis_message_ids(channel: Any, queue: str) -> set[str]:
+    """Task ids of every message a kombu Redis channel holds for ``queue`` (its lists, one
+    per priority step) or holds unacknowledged (any queue), read in one MULTI."""
+    keys = list(dict.fromkeys(channel._q_for_pri(queue, pri) for pri in channel.priority_steps))
+    with channel.conn_or_acquire() as client, client.pipeline(transaction=True) as pipe:
+        for key in keys:
+            pipe.lrange(key, 0, -1)
+        pipe.hvals(channel.unacked_key)
+        *lists, unacked = pipe.execute()
+    ids = {_task_id(orjson.loads(raw)) for items in lists for raw in items}
+    ids.update(_task_id(orjson.loads(raw)[0]) for raw in unacked)
+    return ids
+
+
+def _task_id(message: Any) -> str:
+    try:
+        return str(message["headers"]["id"])
+    except (KeyError, TypeError):
+        return ""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Republisher:
+    """The thread: a pass per queue whenever this worker holds that queue's lock."""
+
+    def __init__(self, app: Celery, settings: Settings, queues: list[str], node: str) -> None:
+        after = requeue_after(settings)
+        assert after is not None
+        self.app, self.settings, self.after, self.node = app, settings, after, node
+        self.queues = [q for q in queues if q not in SERVICE_QUEUES]
+        self.confirm_s = CONFIRM_S
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="republisher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info(
+            "republisher started: jobs of %s queued over %.0fs with no message are sent again",
+            ",".join(self.queues),
+            self.after,
+        )
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        store = redis.Redis.from_url(
+            self.settings.effective_store_url, socket_timeout=10, health_check_interval=30
+        )
+        broker = BrokerView(self.app)
+        every = pass_every(self.after)
+        try:
+            while not self._stop.wait(every):
+                for queue in self.queues:
+                    try:
+                        if take_turn(store, queue, self.node, every):
+                            self.run_pass(store, broker, queue)
+                    except Exception as exc:  # the broker or store is down: try next time
+                        log.warning("republisher: %s pass failed: %s", queue, exc)
+                        broker.close()
+        finally:
+            broker.close()
+            store.close()
+
+    def run_pass(
+        self, store: redis.Redis, broker: BrokerView, queue: str, now: float | None = None
+    ) -> list[str]:
+        """One pass over ``queue``; returns the ids of the jobs sent again."""
+        picked = pick(store, queue, time.time() if now is None else now, self.after)
+        if not picked:
+            return []
+        jobs = still_queued(store, queue, picked)
+        lost = broker.missing(queue, jobs) if jobs else set()
+        if lost:
+            if self._stop.wait(self.confirm_s):  # shutting down: leave them to another pass
+                forget(store, queue, lost)
+                return []
+            lost = broker.missing(queue, lost)  # a message in flight shows up by now
+        jobs = still_queued(store, queue, sorted(lost)) if lost else {}
+        sent: list[str] = []
+        try:
+            for job_id, (task, payload) in jobs.items():
+                self.app.send_task(
+                    _CELERY_NAMES[task], args=(job_id, payload), task_id=job_id, queue=queue
+                )
+                sent.append(job_id)
+                store.hincrby(METRICS_KEY, f"republished|{task}", 1)
+                log.warning(
+                    "job %s: queued over %.0fs and the broker holds no message for it (lost "
+                    "with a killed worker or a broker crash); sent its task again",
+                    job_id,
+                    self.after,
+                )
+        finally:
+            forget(store, queue, set(jobs) - set(sent))
+        return sent
+
+
+def install(app: Celery, settings: Settings) -> None:
+    """Run a republisher in every worker that consumes a job queue, unless it is off
+    (``ASYNCML_REQUEUE_AFTER_S=0``)."""
+    if requeue_after(settings) is None:
+        return
+
+    class JobRepublisher(bootsteps.StartStopStep):  # type: ignore[misc]
+        requires = {"celery.worker.components:Pool"}
+
+        def __init__(self, worker: Any, **kwargs: Any) -> None:
+            super().__init__(worker, **kwargs)
+            self.republisher: Republisher | None = None
+
+        def include_if(self, worker: Any) -> bool:
+            return any(q not in SERVICE_QUEUES for q in worker.app.amqp.queues.consume_from)
+
+        def start(self, worker: Any) -> None:
+            queues = sorted(worker.app.amqp.queues.consume_from)
+            self.republisher = Republisher(worker.app, settings, queues, worker.hostname)
+            self.republisher.start()
+
+        def stop(self, worker: Any) -> None:
+            if self.republisher is not None:
+                self.republisher.stop()
+
+    app.steps["worker"].add(JobRepublisher)
