@@ -2,8 +2,9 @@
 
 Workers SIGKILLed over and over during a run of many jobs, a job that kills its worker
 every time, a duplicate delivery of a running job, and the broker + store killed and
-restarted mid-run. Each test writes what it measured to ``bench/results/failures.json``
-(and prints it with ``-s``); docs/reliability.md quotes those figures.
+restarted mid-run. Each test prints what it measured (a ``[failures]`` line, shown even
+without ``-s``); with ``ASYNCML_FAILURES_OUT=path`` it also merges the figures into that JSON
+file (``bench/results/failures.json`` is where docs/reliability.md quotes them from).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,10 +31,11 @@ from pydantic import ValidationError
 
 from asyncml.catalog import TASKS
 from asyncml.events import event_log_key
+from asyncml.metrics.recording import METRICS_KEY
 from asyncml.settings import Settings
 from asyncml.store import job_key
 from asyncml.worker.app import create_celery
-from tests.conftest import BROKER_DB, STORE_DB
+from tests.conftest import STORE_DB
 from tests.integration.conftest import REDIS_URL, base_env, layout_env
 from tests.integration.fileserver import FileServer
 from tests.integration.receiver import Receiver
@@ -41,11 +43,11 @@ from tests.integration.stack import Stack, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
-RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "failures.json"
 _results_lock = threading.Lock()
 
 # Short limits so that a killed worker's job comes back within seconds (the lease lapses
-# after 2 s, a Redis broker restores an unacknowledged message after 5 s).
+# after 2 s, a Redis broker restores an unacknowledged message after 5 s), and a webhook
+# attempt whose worker was killed mid-send is taken as lost after 2 + 30 s, not 15 + 30 s.
 FAST = {
     "ASYNCML_TASK_SOFT_TIME_LIMIT_S": "3",
     "ASYNCML_TASK_TIME_LIMIT_S": "4",
@@ -53,21 +55,34 @@ FAST = {
     "ASYNCML_FETCH_TIMEOUT_S": "2",
     "ASYNCML_LEASE_S": "2",
     "ASYNCML_WEBHOOK_RETRY_SCHEDULE_S": "0,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5",
+    "ASYNCML_WEBHOOK_TIMEOUT_S": "2",
 }
 TERMINAL = {"succeeded", "failed", "canceled"}
+Record = Callable[[str, dict[str, Any]], None]
 
 
-def record(name: str, figures: dict[str, Any]) -> None:
-    """Print the figures and keep them in bench/results/failures.json."""
-    print(f"\n[failures] {name}: {json.dumps(figures, sort_keys=True)}")
-    with _results_lock:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            data = json.loads(RESULTS.read_text())
-        except (OSError, ValueError):
-            data = {}
-        data[name] = figures
-        RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+@pytest.fixture
+def record(capsys: pytest.CaptureFixture[str]) -> Record:
+    """Print a test's figures to the terminal (capture or not) and, when
+    ASYNCML_FAILURES_OUT names a file, merge them into it."""
+
+    def write(name: str, figures: dict[str, Any]) -> None:
+        with capsys.disabled():
+            print(f"\n[failures] {name}: {json.dumps(figures, sort_keys=True)}")
+        out = os.environ.get("ASYNCML_FAILURES_OUT")
+        if not out:
+            return
+        path = Path(out)
+        with _results_lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError):
+                data = {}
+            data[name] = figures
+            path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+    return write
 
 
 def statuses(store: redis.Redis, ids: list[str]) -> list[str]:
@@ -88,17 +103,6 @@ def succeeded_events(store: redis.Redis, ids: list[str]) -> list[int]:
             pipe.xrange(event_log_key(job_id))
         logs = pipe.execute()
     return [sum(fields[b"status"] == b"succeeded" for _, fields in log) for log in logs]
-
-
-def stranded(broker: redis.Redis, store: redis.Redis, ids: list[str]) -> int:
-    """Jobs never started although the Redis broker holds no message that could start them."""
-    queues = sum(int(broker.llen(q)) for q in ("audio", "euro", "webhooks"))
-    if queues or broker.hlen("unacked"):
-        return -1
-    with store.pipeline(transaction=False) as pipe:
-        for job_id in ids:
-            pipe.hmget(job_key(job_id), "status", "attempts")
-        return sum(s == b"queued" and a == b"0" for s, a in pipe.execute())
 
 
 def socket_owner(local_port: int) -> int | None:
@@ -132,9 +136,9 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.mark.parametrize("layout", ["redis", "rabbitmq"])
 def test_workers_killed_repeatedly_lose_nothing(
-    layout: str, files: FileServer, receiver: Receiver, tmp_path: Path
+    layout: str, files: FileServer, receiver: Receiver, tmp_path: Path, record: Record
 ) -> None:
-    jobs, kills_wanted, hooked_every = 400, 5, 10
+    jobs, kills_wanted, hooked_every = 1500, 12, 10
     env = (
         layout_env(layout, files, tmp_path)
         | FAST
@@ -143,6 +147,13 @@ def test_workers_killed_repeatedly_lose_nothing(
             "ASYNCML_LOG_LEVEL": "WARNING",
         }
     )
+    if layout == "redis":
+        # kombu's Redis transport drops a message whose worker is SIGKILLed between BRPOP and
+        # recording it as unacknowledged (celery/celery#7950): the republisher sends such a
+        # job again once it has waited this long with no message left for it. RabbitMQ runs
+        # with the default (360 s, never reached here): it requeues a dead consumer's
+        # messages itself.
+        env["ASYNCML_REQUEUE_AFTER_S"] = "2"
     stack = Stack(layout, env, tmp_path)
     queues = "audio,euro,webhooks"
     stack.start_worker(queues=queues)
@@ -153,6 +164,7 @@ def test_workers_killed_repeatedly_lose_nothing(
     try:
         hooked: dict[str, str] = {}
         ids: list[str] = []  # in the order the API accepted them
+        answers_5xx: list[int] = []
 
         def submit(i: int) -> None:
             body: dict[str, Any] = {
@@ -162,6 +174,8 @@ def test_workers_killed_repeatedly_lose_nothing(
             if i % hooked_every == 0:
                 body["webhook"] = f"{receiver.url}/chaos-{tag}-{i}"
             response = stack.client.post("/v1/jobs", json=body)
+            if response.status_code >= 500:
+                answers_5xx.append(response.status_code)
             assert response.status_code == 202, response.text
             job_id: str = response.json()["id"]
             if i % hooked_every == 0:
@@ -176,14 +190,19 @@ def test_workers_killed_repeatedly_lose_nothing(
         with ThreadPoolExecutor(4) as pool:
             submitting = [pool.submit(submit, i) for i in range(jobs)]
             while kills < kills_wanted:
-                # Let the fresh worker get going, then kill it mid-stream (~1-2 s of work).
-                before, step = done_count(), rng.randint(15, 45)
-                wait_for(
-                    lambda b=before, s=step: (n := done_count()) >= b + s or n == jobs,
-                    30,
-                    "the worker to make progress",
-                    every=0.1,
-                )
+                # Let the fresh worker get going, then kill it mid-stream (~1-3 s of work).
+                before, step = done_count(), rng.randint(40, 100)
+                try:
+                    wait_for(
+                        lambda b=before, s=step: (n := done_count()) >= b + s or n == jobs,
+                        45,
+                        "the worker to make progress",
+                        every=0.1,
+                    )
+                except AssertionError as exc:
+                    seen = statuses(store, list(ids))
+                    counts = {status: seen.count(status) for status in set(seen)}
+                    raise AssertionError(f"{exc} after {kills} kills: {counts}") from None
                 if done_count() == jobs:
                     break
                 stack.kill_workers()  # SIGKILL the whole process group
@@ -192,18 +211,9 @@ def test_workers_killed_repeatedly_lose_nothing(
             for future in submitting:
                 future.result()
         assert len(ids) == jobs
-        broker = redis.Redis.from_url(f"{REDIS_URL}/{BROKER_DB}") if layout == "redis" else None
-
-        def settled() -> bool:
-            if finished(store, ids) == jobs:
-                return True
-            # Redis broker: jobs that never started while the broker holds no message at all
-            # (queued, reserved or delayed) can no longer run: see stranded() below.
-            return broker is not None and stranded(broker, store, ids) == jobs - finished(
-                store, ids
-            )
-
-        wait_for(settled, 60, "every job to finish", every=0.2)
+        with contextlib.suppress(AssertionError):  # the figures below say what is missing
+            wait_for(lambda: finished(store, ids) == jobs, 60, "every job to finish", every=0.2)
+        jobs_done_s = time.monotonic() - started
         bodies = [stack.client.get(f"/v1/jobs/{job_id}").json() for job_id in ids]
         by_status: dict[str, int] = {}
         for job in bodies:
@@ -213,7 +223,8 @@ def test_workers_killed_repeatedly_lose_nothing(
         downloads = sum(f"chaos={tag}-" in path for path in files.requests)
         # One webhook id per job and event at the receiver, retries and redeliveries included.
         # A delivery claimed by the sweeper of a worker killed before it sent the message goes
-        # out when that claim lapses (60 s, worker/sweeper.py), so allow one lapse.
+        # out when that claim lapses (60 s, or ASYNCML_REQUEUE_AFTER_S when shorter: see
+        # worker/sweeper.py), so allow one lapse.
         with contextlib.suppress(AssertionError):
             done = {job["id"] for job in bodies if job["status"] == "succeeded"}
             wait_for(
@@ -225,11 +236,13 @@ def test_workers_killed_repeatedly_lose_nothing(
             job_id: {r.headers["webhook-id"] for r in receiver.at(path)}
             for job_id, path in hooked.items()
         }
+        republished = int(store.hget(METRICS_KEY, "republished|audio.length") or 0)
         figures = {
             "jobs": jobs,
             "kills": kills,
             "lost": jobs - by_status.get("succeeded", 0),
             "statuses": by_status,
+            "jobs_republished": republished,
             "jobs_reexecuted": len(reexecuted),
             "reexecutions": sum(reexecuted),
             "max_attempts_seen": max(job["attempts"] for job in bodies),
@@ -239,25 +252,17 @@ def test_workers_killed_repeatedly_lose_nothing(
             "webhook_jobs_not_delivered_in_75s": sum(not v for v in hook_ids.values()),
             "webhook_posts": sum(len(receiver.at(path)) for path in hooked.values()),
             "duplicate_webhook_ids": sum(max(0, len(v) - 1) for v in hook_ids.values()),
+            "answers_5xx": len(answers_5xx),
+            "seconds_until_every_job_ended": round(jobs_done_s, 1),
             "seconds": round(time.monotonic() - started, 1),
         }
         record(f"worker_kills_{layout}", figures)
         assert kills >= 3, f"only {kills} kills: the run was too short to mean anything"
         assert all(n <= 1 for n in shown)  # no result recorded twice
         assert all(len(v) <= 1 for v in hook_ids.values())  # no second webhook id
-        assert set(by_status) <= {"succeeded", "queued"}, by_status
-        missing_hooks = sum(not v for v in hook_ids.values())
-        if (by_status.get("queued") or missing_hooks) and broker is not None:
-            # Known, not fixed here: kombu's Redis transport pops a message (BRPOP) before it
-            # records it as unacknowledged, so a SIGKILL in between drops it: a job message
-            # for good (celery/celery#7950, celery/kombu#305), a webhook message until the
-            # outbox dispatches it again (60 s). RabbitMQ has no such window.
-            pytest.xfail(
-                f"Redis broker dropped messages on SIGKILL: {by_status.get('queued', 0)} "
-                f"job(s) never started, {missing_hooks} webhook(s) not yet delivered"
-            )
-        assert by_status == {"succeeded": jobs}, by_status
+        assert by_status == {"succeeded": jobs}, by_status  # nothing lost, on either broker
         assert hook_ids == {job_id: {f"msg_{job_id}_completed"} for job_id in hooked}
+        assert not answers_5xx
     finally:
         stack.stop()
         store.close()
@@ -297,7 +302,9 @@ class HoldServer:
         self.httpd.server_close()
 
 
-def test_job_that_kills_its_worker_ends_worker_lost(files: FileServer, tmp_path: Path) -> None:
+def test_job_that_kills_its_worker_ends_worker_lost(
+    files: FileServer, tmp_path: Path, record: Record
+) -> None:
     # Time limits well above the few seconds a kill may take on a loaded machine: the job
     # must end by losing its worker, never by its own timeout.
     env = (
@@ -366,7 +373,7 @@ def test_hard_limit_beyond_visibility_timeout_is_refused() -> None:
 
 
 def test_duplicate_delivery_of_a_running_job_waits_for_its_lease(
-    files: FileServer, tmp_path: Path
+    files: FileServer, tmp_path: Path, record: Record
 ) -> None:
     """A second copy of a running job's message (what a Redis broker sends once the
     visibility timeout passes) finds the lease fresh and does not run alongside."""
@@ -455,7 +462,9 @@ class PrivateRedis:
         self.proc.wait()
 
 
-def test_broker_and_store_restart_mid_run(files: FileServer, tmp_path: Path) -> None:
+def test_broker_and_store_restart_mid_run(
+    files: FileServer, tmp_path: Path, record: Record
+) -> None:
     server = PrivateRedis(tmp_path / "redis")
     server.start()
     url = f"redis://127.0.0.1:{server.port}"
