@@ -3,17 +3,16 @@ re-queue a delivery. The API never sends a webhook itself; the webhooks workers 
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 
 from pydantic import AnyHttpUrl
 
 from asyncml.api.jobs import BadRequestError
 from asyncml.deliveries import read_log, redeliver
-from asyncml.errors import ConflictError, JobError
+from asyncml.errors import ConflictError, DestinationNotAllowedError, JobError
 from asyncml.events import WebhookTarget
 from asyncml.net.policy import EgressPolicy
-from asyncml.net.target import parse_url
+from asyncml.net.target import check
 from asyncml.schemas import Job
 from asyncml.settings import Settings
 from asyncml.store import AsyncJobStore
@@ -31,30 +30,38 @@ def webhook_target(
     field: str, url: AnyHttpUrl, events: Iterable[str], shape: str, settings: Settings
 ) -> WebhookTarget:
     """A submitted webhook, checked as far as it can be without DNS (workers check the
-    resolved addresses on every attempt)."""
+    resolved addresses on every attempt).
+
+    The egress client's own check judges it, so an address in any spelling the resolver
+    would accept (``2130706433``, ``0x7f.1``, ``127.1``) and ``localhost`` are refused here
+    exactly as a worker would refuse them, unless ASYNCML_EGRESS_ALLOW opens them."""
     text = str(url)
+    policy = EgressPolicy.from_allow_string(settings.egress_allow)
     try:
-        parsed = parse_url(text)
+        check(text, policy, _no_lookup)
+    except _NameNeedsLookup:
+        pass  # a host name: only its resolved addresses can be judged, by the workers
+    except DestinationNotAllowedError as exc:
+        raise BadRequestError(
+            f"{field}: {exc.message.split(';', 1)[0]}; add it to ASYNCML_EGRESS_ALLOW to "
+            "send webhooks there"
+        ) from None
     except JobError as exc:
         raise BadRequestError(f"{field}: {exc.message}") from None
-    host = parsed.raw_host.decode("ascii")
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        ip = None
-    if ip is not None:
-        problem = EgressPolicy.from_allow_string(settings.egress_allow).refusal(host, ip)
-        if problem is not None:
-            raise BadRequestError(
-                f"{field}: destination not allowed: {host} is a {problem} address; add it to "
-                "ASYNCML_EGRESS_ALLOW to send webhooks there"
-            )
     if not signing_is_set_up(settings):
         raise BadRequestError(
             f"{field}: webhooks are signed and no ASYNCML_WEBHOOK_SECRET is set on this "
             "server; its operator must set one (whsec_…) before webhooks can be used"
         )
     return WebhookTarget(url=text, events=tuple(dict.fromkeys(events)), shape=shape)
+
+
+class _NameNeedsLookup(Exception):
+    """The webhook host is a name; the API does not resolve it."""
+
+
+def _no_lookup(host: str, port: int) -> list[str]:
+    raise _NameNeedsLookup(host)
 
 
 async def with_deliveries(store: AsyncJobStore, job: Job) -> Job:
