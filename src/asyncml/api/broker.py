@@ -6,8 +6,9 @@ imports worker code):
 - the broker is a Redis database that is also the job store's (the embedded layout): the
   message is pushed by the script that writes the job's record (``colocated``);
 - another Redis broker: one ``LPUSH`` of the message on an asyncio connection;
-- anything else (RabbitMQ): Celery's ``send_task``; kombu is synchronous, so it runs in a
-  worker thread and a slow broker never blocks other requests.
+- RabbitMQ: an asyncio AMQP connection with publisher confirms (``asyncml.api.amqp``);
+- anything else: Celery's ``send_task``; kombu is synchronous, so it runs in a worker
+  thread and a slow broker never blocks other requests.
 """
 
 from __future__ import annotations
@@ -21,14 +22,30 @@ import redis.asyncio as aredis
 from anyio import to_thread
 from celery import Celery
 from kombu.exceptions import KombuError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
-from asyncml.api.wire import redis_location, redis_py_url, task_message
+from asyncml.api.amqp import AmqpPublisher
+from asyncml.api.wire import redis_location, redis_py_url, task_body, task_headers, task_message
 from asyncml.catalog import TaskSpec
 from asyncml.errors import ServiceUnavailableError
 from asyncml.store import Enqueue
 
 log = logging.getLogger(__name__)
 _BROKER_ERRORS = (KombuError, OSError, ConnectionError, TimeoutError, redis.RedisError)
+
+
+def redis_client(url: str) -> aredis.Redis:
+    """An asyncio Redis client for the API: short timeouts, and one retry of a command
+    whose pooled connection turns out to be dead (a restarted server)."""
+    return aredis.Redis.from_url(
+        url,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        health_check_interval=30,
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[redis.ConnectionError],
+    )
 
 
 class Broker:
@@ -39,11 +56,12 @@ class Broker:
         location = redis_location(url)
         self.colocated = location is not None and location == redis_location(store_url)
         self._redis: aredis.Redis | None = None
+        self._amqp: AmqpPublisher | None = None
         direct = redis_py_url(url)
         if direct is not None and not self.colocated:
-            self._redis = aredis.Redis.from_url(
-                direct, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
-            )
+            self._redis = redis_client(direct)
+        elif url.startswith(("amqp://", "amqps://", "pyamqp://")):
+            self._amqp = AmqpPublisher(url.replace("pyamqp://", "amqp://", 1))
 
     def with_record(self, spec: TaskSpec, job_id: str, payload: dict[str, Any]) -> Enqueue | None:
         """The message for the store to push with the job's record, when it can."""
@@ -58,6 +76,16 @@ class Broker:
             try:
                 await self._redis.lpush(spec.queue, message)
             except redis.RedisError as exc:
+                log.error("job %s: could not publish to the broker: %s", job_id, exc)
+                raise ServiceUnavailableError(
+                    "the message broker is unreachable; retry shortly"
+                ) from exc
+            return
+        if self._amqp is not None:
+            headers = task_headers(spec.celery_name, job_id, payload)
+            try:
+                await self._amqp.publish(spec.queue, task_body(job_id, payload), headers, job_id)
+            except ConnectionError as exc:
                 log.error("job %s: could not publish to the broker: %s", job_id, exc)
                 raise ServiceUnavailableError(
                     "the message broker is unreachable; retry shortly"
@@ -123,3 +151,5 @@ class Broker:
     async def close(self) -> None:
         if self._redis is not None:
             await self._redis.aclose()
+        if self._amqp is not None:
+            await self._amqp.close()

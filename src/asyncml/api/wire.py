@@ -1,4 +1,4 @@
-"""Celery task messages written straight to a Redis broker, without kombu on the hot path.
+"""Celery task messages built without Celery, for publishing off kombu's hot path.
 
 On a Redis broker, kombu's transport keeps a queue as a list; publishing a task is one
 ``LPUSH`` of a JSON envelope (Celery's protocol 2 headers, the body base64-encoded, the
@@ -6,6 +6,10 @@ delivery properties). Building that envelope here costs a few microseconds, wher
 ``Celery.send_task`` costs about half a millisecond of CPU and a worker thread, plus a
 lookup of the exchange's bindings on every call. The worker side is untouched: Celery and
 kombu read these messages exactly as their own (integration tests run real workers on it).
+
+On RabbitMQ the same headers and body go out through an asyncio AMQP client
+(``asyncml.api.amqp``), to the default exchange with the queue's name as routing key, as
+Celery itself sends them.
 
 When the broker lives in the job store's own Redis database (the embedded layout, or a
 distributed one configured that way), the push happens inside the Lua script that writes
@@ -28,41 +32,48 @@ _REPR_MAX = 512
 _ORIGIN = f"asyncml-api-{os.getpid()}@{socket.gethostname()}"
 
 
-def task_message(task: str, queue: str, job_id: str, payload: dict[str, Any]) -> bytes:
-    """The message kombu's Redis transport stores for ``send_task(task, args=(job_id,
-    payload), task_id=job_id, queue=queue)``, ready to ``LPUSH`` onto the list ``queue``."""
-    args = [job_id, payload]
-    body = orjson.dumps(
-        [args, {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
-    )
+def task_body(job_id: str, payload: dict[str, Any]) -> bytes:
+    """Celery's protocol 2 body for ``args=(job_id, payload)``: JSON ``[args, kwargs, embed]``."""
+    embed = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+    return orjson.dumps([[job_id, payload], {}, embed])
+
+
+def task_headers(task: str, job_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Celery's protocol 2 headers for a task sent by name with ``task_id=job_id``."""
     argsrepr = repr((job_id, payload))
     if len(argsrepr) > _REPR_MAX:
         argsrepr = argsrepr[: _REPR_MAX - 3] + "..."
+    return {
+        "lang": "py",
+        "task": task,
+        "id": job_id,
+        "shadow": None,
+        "eta": None,
+        "expires": None,
+        "group": None,
+        "group_index": None,
+        "retries": 0,
+        "timelimit": [None, None],
+        "root_id": job_id,
+        "parent_id": None,
+        "argsrepr": argsrepr,
+        "kwargsrepr": "{}",
+        "origin": _ORIGIN,
+        "ignore_result": None,
+        "replaced_task_nesting": 0,
+        "stamped_headers": None,
+        "stamps": {},
+    }
+
+
+def task_message(task: str, queue: str, job_id: str, payload: dict[str, Any]) -> bytes:
+    """The message kombu's Redis transport stores for ``send_task(task, args=(job_id,
+    payload), task_id=job_id, queue=queue)``, ready to ``LPUSH`` onto the list ``queue``."""
     envelope = {
-        "body": base64.b64encode(body).decode("ascii"),
+        "body": base64.b64encode(task_body(job_id, payload)).decode("ascii"),
         "content-encoding": "utf-8",
         "content-type": "application/json",
-        "headers": {
-            "lang": "py",
-            "task": task,
-            "id": job_id,
-            "shadow": None,
-            "eta": None,
-            "expires": None,
-            "group": None,
-            "group_index": None,
-            "retries": 0,
-            "timelimit": [None, None],
-            "root_id": job_id,
-            "parent_id": None,
-            "argsrepr": argsrepr,
-            "kwargsrepr": "{}",
-            "origin": _ORIGIN,
-            "ignore_result": None,
-            "replaced_task_nesting": 0,
-            "stamped_headers": None,
-            "stamps": {},
-        },
+        "headers": task_headers(task, job_id, payload),
         "properties": {
             "correlation_id": job_id,
             "reply_to": "",

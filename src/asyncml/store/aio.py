@@ -6,7 +6,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 import redis.asyncio as aredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from asyncml.events import WebhookTarget, event_log_key
 from asyncml.metrics.recording import on_discard, queued_key
@@ -60,8 +63,16 @@ class AsyncJobStore:
     """asyncio job store for the API process."""
 
     def __init__(self, url: str, retention_s: int) -> None:
+        # One retry of a command whose pooled connection turns out to be dead (a restarted
+        # server): the first request after a restart succeeds instead of answering 503.
+        # Retrying a state script is safe: each checks the state it would change.
         self.redis = aredis.Redis.from_url(
-            url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
+            url,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            health_check_interval=30,
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[redis.ConnectionError],
         )
         self.retention_s = retention_s
         self._create = self.redis.register_script(_CREATE)
