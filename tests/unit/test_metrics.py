@@ -133,6 +133,13 @@ def test_webhook_failures_and_expired_jobs(store: JobStore) -> None:
     assert value(m, "asyncml_jobs_expired_total", task="audio.length") == 0
 
 
+def test_republished_tasks_are_counted(store: JobStore) -> None:
+    # The republisher counts in the metrics hash (asyncml.worker.republish).
+    store.redis.hincrby(METRICS_KEY, "republished|audio.length", 2)
+    m = scrape()
+    assert value(m, "asyncml_jobs_republished_total", task="audio.length") == 2
+
+
 def test_buckets_no_longer_configured_fold_into_the_next_one_up() -> None:
     raw = {
         b"run|audio.length|0.3": b"2",  # not a configured bound: lands in le=0.5

@@ -112,6 +112,11 @@ COUNTERS = {
         ("task", "outcome"),
     ),
     "expired": ("asyncml_jobs_expired", "Jobs that expired before a worker ran them.", ("task",)),
+    "republished": (
+        "asyncml_jobs_republished",
+        "Tasks sent again because the broker had lost their message (asyncml.worker.republish).",
+        ("task",),
+    ),
     "webhook_failed": (
         "asyncml_webhook_delivery_failures",
         "Webhook delivery attempts that failed, by reason.",
