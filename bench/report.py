@@ -126,6 +126,8 @@ def write_report(out: Path, results: dict[str, Any]) -> None:
 
 
 def plot(out: Path, results: dict[str, Any]) -> None:
+    if not any(cases.get("sweep") for cases in results.values()):
+        return
     try:
         import matplotlib
 

@@ -3,8 +3,9 @@
 kombu's Redis transport pops a message (``BRPOP``) and only then records it as unacknowledged,
 from the worker's main process; a worker killed in between loses the message for good and
 its job stays ``queued`` forever (celery/celery#7950, celery/kombu#305). RabbitMQ keeps
-those, but Celery publishes without confirms and a node that crashes forgets messages it
-had not yet written, so a job can be accepted there and lost too. So every worker runs
+those, and the API publishes to it with confirms, but a node that crashes forgets what it
+had not yet written of messages sent without them (``send_task`` here and in the webhook
+sweeper), and a node can lose its disk. So every worker runs
 this thread in its main process (a Celery bootstep, like the webhook sweeper). Every
 ``pass_every(after)`` seconds, for each job queue it serves, the worker that takes the
 queue's lock (``SET NX PX`` in the job store) makes one pass:
@@ -93,8 +94,8 @@ def requeue_after(settings: Settings) -> float | None:
     """Seconds a job may wait before it is looked for in the broker; None when off.
 
     Unset: twice the visibility timeout, on every broker. A Redis broker loses a message
-    whose worker is killed at the wrong moment; RabbitMQ does not, but Celery publishes
-    without confirms, so a job accepted just as the broker dies can be lost there too."""
+    whose worker is killed at the wrong moment; RabbitMQ does not, but a node that crashes
+    forgets messages sent without confirms (``send_task``), so it runs there too."""
     if settings.requeue_after_s is None:
         return 2.0 * settings.visibility_timeout_s
     return settings.requeue_after_s or None
