@@ -138,7 +138,7 @@ def receiver() -> Iterator[Receiver]:
 def test_workers_killed_repeatedly_lose_nothing(
     layout: str, files: FileServer, receiver: Receiver, tmp_path: Path, record: Record
 ) -> None:
-    jobs, kills_wanted, hooked_every = 1500, 12, 10
+    jobs, kills_wanted, hooked_every = 2000, 15, 10
     env = (
         layout_env(layout, files, tmp_path)
         | FAST
