@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(default_factory=_default_data_dir)
     egress_allow: str = Field(
-        default="", description="comma-separated hosts/CIDRs that fetches may reach"
+        default="", description="comma-separated hosts, CIDRs and :PORTs that fetches may reach"
     )
     euro_base_url: str = DEFAULT_EURO_BASE_URL
 

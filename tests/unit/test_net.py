@@ -345,7 +345,9 @@ def test_allow_string_parses_hosts_and_networks() -> None:
     assert policy.refusal("x", ipaddress.ip_address("192.168.0.9")) == "private"
 
 
-@pytest.mark.parametrize("entry", ["10.0.0.0/33", "files.local:8080", "http://x", "a b", "*.x"])
+@pytest.mark.parametrize(
+    "entry", ["10.0.0.0/33", "files.local:8080", "http://x", "a b", "*.x", ":0", ":70000", ":x"]
+)
 def test_allow_string_names_the_bad_entry(entry: str) -> None:
     with pytest.raises(ValueError, match=re.escape(repr(entry))):
         EgressPolicy.from_allow_string(f"127.0.0.1,{entry}")
@@ -474,6 +476,46 @@ def test_bad_urls_are_refused(url: str, error: type[Exception], text: str) -> No
     with Egress(LOOPBACK) as egress, pytest.raises(error, match=text) as info:
         egress.fetch(url)
     assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://8.8.8.8:25/",
+        "http://files.test:6379/a.wav",
+        "https://files.test:80/a.wav",
+        "http://files.test:443/a.wav",
+        "http://[2606:4700:4700::1111]:8080/",
+    ],
+)
+def test_only_the_schemes_own_port_on_public_hosts(url: str) -> None:
+    dns = FakeDNS({"files.test": ["93.184.216.34"]})
+    sent: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda request: sent.append(request) or httpx.Response(200))
+    egress = Egress(EgressPolicy(), resolver=dns, transport=transport)
+    with egress, pytest.raises(DestinationNotAllowedError, match="port") as info:
+        egress.fetch(url)
+    assert "allowlist" in str(info.value) and sent == []
+
+
+def test_a_listed_port_or_host_opens_other_ports() -> None:
+    dns = FakeDNS({"files.test": ["93.184.216.34"]})
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=b"ok"))
+    for allow in ((":8080",), ("files.test",), ("93.184.216.0/24",)):
+        with Egress(EgressPolicy(allow=allow), resolver=dns, transport=transport) as egress:
+            assert egress.fetch("http://files.test:8080/a.wav") == b"ok"
+    with Egress(EgressPolicy(allow=(":8080",)), resolver=dns, transport=transport) as egress:
+        with pytest.raises(DestinationNotAllowedError, match="port 8081"):
+            egress.fetch("http://files.test:8081/a.wav")
+        assert egress.fetch("http://files.test/a.wav") == b"ok"
+
+
+def test_a_listed_port_opens_no_private_address(server: LoopbackServer) -> None:
+    before = server.connections
+    policy = EgressPolicy(allow=(f":{port_of(server)}",))
+    with Egress(policy) as egress, pytest.raises(DestinationNotAllowedError, match="loopback"):
+        egress.fetch(f"http://127.0.0.1:{port_of(server)}/files/small.bin")
+    assert server.connections == before
 
 
 # --- redirects ------------------------------------------------------------------------

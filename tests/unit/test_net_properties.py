@@ -182,9 +182,20 @@ def test_public_ipv4_literals_pass_in_every_spelling(
         # Dotted octal is ambiguous (WHATWG reads 010 as 8, others as 10): httpx refuses it.
         with pytest.raises(DownloadError, match="invalid URL"):
             check(url, EgressPolicy(), spy.resolve)
+    elif not _default_port(url):
+        # A public address, but a port other than the scheme's own: refused unless allowed.
+        with pytest.raises(DestinationNotAllowedError, match="port"):
+            check(url, EgressPolicy(), spy.resolve)
+        port = httpx.URL(url).port
+        assert check(url, EgressPolicy(allow=(f":{port}",)), spy.resolve).addresses == (str(ip),)
     else:
         assert check(url, EgressPolicy(), spy.resolve).addresses == (str(ip),)
     assert spy.lookups == []
+
+
+def _default_port(url: str) -> bool:
+    parsed = httpx.URL(url)
+    return parsed.port is None or parsed.port == {"http": 80, "https": 443}[parsed.scheme]
 
 
 @SETTINGS

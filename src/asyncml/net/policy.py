@@ -2,7 +2,9 @@
 
 Everything that is not globally routable is refused unless the policy's allowlist names the
 host or covers the address: this is what keeps a job URL from reaching the metadata service,
-the broker, or anything else on the worker's own network.
+the broker, or anything else on the worker's own network. Ports other than http's 80 and
+https's 443 are refused too (an SMTP or Redis port on a public host is no audio file),
+unless the destination is on the allowlist or the list names the port (``:8080``).
 """
 
 from __future__ import annotations
@@ -31,8 +33,12 @@ def normalize_host(host: str) -> str:
     return host.strip().lower().rstrip(".")
 
 
-def _parse_allow_entry(entry: str) -> IPNetwork | str:
+def _parse_allow_entry(entry: str) -> IPNetwork | str | int:
     text = normalize_host(entry)
+    if text.startswith(":") and text[1:].isdigit():
+        port = int(text[1:])
+        if 0 < port < 65536:
+            return port
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
     try:
@@ -43,7 +49,7 @@ def _parse_allow_entry(entry: str) -> IPNetwork | str:
         return text
     raise ValueError(
         f"invalid egress allow entry {entry!r}: expected a host name (files.local), "
-        "an IP address (10.0.0.5) or a CIDR block (10.0.0.0/8)"
+        "an IP address (10.0.0.5), a CIDR block (10.0.0.0/8) or a port (:8080)"
     )
 
 
@@ -92,6 +98,7 @@ class EgressPolicy:
     user_agent: str = "asyncml/0.1"
     _hosts: frozenset[str] = field(init=False, repr=False, compare=False)
     _networks: tuple[IPNetwork, ...] = field(init=False, repr=False, compare=False)
+    _ports: frozenset[int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.allow, str):
@@ -105,7 +112,9 @@ class EgressPolicy:
             raise ValueError("max_redirects must not be negative")
         # Frozen dataclass: the parsed allowlist is derived once, here.
         object.__setattr__(self, "_hosts", frozenset(p for p in parsed if isinstance(p, str)))
-        object.__setattr__(self, "_networks", tuple(p for p in parsed if not isinstance(p, str)))
+        object.__setattr__(self, "_ports", frozenset(p for p in parsed if isinstance(p, int)))
+        networks = tuple(p for p in parsed if not isinstance(p, str | int))
+        object.__setattr__(self, "_networks", networks)
 
     @classmethod
     def from_allow_string(cls, allow: str, **kw: Any) -> EgressPolicy:
@@ -115,12 +124,24 @@ class EgressPolicy:
 
     def refusal(self, host: str, ip: IPAddress) -> str | None:
         """Why ``host`` at ``ip`` is refused, or None when it may be reached."""
-        if normalize_host(host) in self._hosts:
+        if self.allows(host, ip):
             return None
+        return address_problem(ip)
+
+    def allows(self, host: str, ip: IPAddress) -> bool:
+        """Whether the allowlist names ``host`` or covers ``ip``."""
+        if normalize_host(host) in self._hosts:
+            return True
         candidates: list[IPAddress] = [ip]
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             candidates.append(ip.ipv4_mapped)
-        for candidate in candidates:
-            if any(candidate in net for net in self._networks if net.version == candidate.version):
-                return None
-        return address_problem(ip)
+        return any(
+            candidate in net
+            for candidate in candidates
+            for net in self._networks
+            if net.version == candidate.version
+        )
+
+    def allows_port(self, port: int) -> bool:
+        """Whether the allowlist opens ``port`` for every destination (``:PORT``)."""
+        return port in self._ports

@@ -94,6 +94,7 @@ def check(raw: str | httpx.URL, policy: EgressPolicy, resolver: Resolver) -> Tar
             raise DownloadError(f"could not connect to {host}: {reason}") from None
         if not addresses:
             raise DownloadError(f"could not connect to {host}: it has no addresses")
+    ips = []
     for address in addresses:
         ip = _literal_ip(address.split("%", 1)[0])
         if ip is None:
@@ -101,6 +102,14 @@ def check(raw: str | httpx.URL, policy: EgressPolicy, resolver: Resolver) -> Tar
         problem = policy.refusal(host, ip)
         if problem is not None:
             raise _refused(host, "is" if literal is not None else "resolves to", problem)
+        ips.append(ip)
+    default = _DEFAULT_PORTS[url.scheme]
+    open_port = port == default or policy.allows_port(port)
+    if not open_port and not all(policy.allows(host, ip) for ip in ips):
+        raise DestinationNotAllowedError(
+            f"destination not allowed: port {port} of {host}; {url.scheme} is fetched from "
+            f"port {default} only, unless the egress allowlist names the host or ':{port}'"
+        )
     return Target(url=url, host=host, addresses=tuple(addresses))
 
 
