@@ -165,3 +165,26 @@ def test_backlog_cap_and_message_pushed_with_the_record(store: JobStore) -> None
             await s.close()
 
     assert not isinstance(asyncio.run(one_more()), str)
+
+
+def test_a_create_run_twice_writes_and_pushes_once(store: JobStore) -> None:
+    """A retry after a lost reply runs the script again with the same id: no second
+    message, no reset of a job a worker has started meanwhile, no false replay."""
+    job_id = str(uuid.uuid4())
+
+    async def create() -> StoredJob | str:
+        s = AsyncJobStore(URL, retention_s=3600)
+        try:
+            push = Enqueue("audio-test", b"message")
+            return await s.create(
+                job_id, "audio.length", "audio", "alice", {"url": "u"}, ("k", "fp"), enqueue=push
+            )
+        finally:
+            await s.close()
+
+    assert not isinstance(asyncio.run(create()), str)
+    assert store.start(job_id, 3, 15).run
+    assert not isinstance(asyncio.run(create()), str)
+    assert store.redis.lrange("audio-test", 0, -1) == [b"message"]
+    stored = store.get(job_id)
+    assert stored is not None and stored.job.status == JobStatus.STARTED

@@ -1,6 +1,6 @@
-"""Publishing to the broker and asking it questions, off the event loop.
+"""Publishing to the broker and asking it questions, without blocking the event loop.
 
-Three ways to publish, fastest first (the API publishes by task name only and never
+Four ways to publish, fastest first (the API publishes by task name only and never
 imports worker code):
 
 - the broker is a Redis database that is also the job store's (the embedded layout): the
@@ -43,8 +43,7 @@ def redis_client(url: str) -> aredis.Redis:
         socket_timeout=5,
         socket_connect_timeout=2,
         health_check_interval=30,
-        retry=Retry(NoBackoff(), 1),
-        retry_on_error=[redis.ConnectionError],
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
     )
 
 

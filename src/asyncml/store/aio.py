@@ -65,14 +65,14 @@ class AsyncJobStore:
     def __init__(self, url: str, retention_s: int) -> None:
         # One retry of a command whose pooled connection turns out to be dead (a restarted
         # server): the first request after a restart succeeds instead of answering 503.
-        # Retrying a state script is safe: each checks the state it would change.
+        # Connection errors only, not timeouts. Running a script twice is safe: the state
+        # scripts check the state they would change, the create script its own record.
         self.redis = aredis.Redis.from_url(
             url,
             socket_timeout=5,
             socket_connect_timeout=2,
             health_check_interval=30,
-            retry=Retry(NoBackoff(), 1),
-            retry_on_error=[redis.ConnectionError],
+            retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
         )
         self.retention_s = retention_s
         self._create = self.redis.register_script(_CREATE)

@@ -52,10 +52,13 @@ _STATE_LUA = EMIT_LUA + LUA_HOOKS
 # ARGV: job id, score, retention seconds, fingerprint, most jobs waiting ("" for no cap),
 #   oldest live waiting score, broker message, then field/value pairs
 # Returns {'new'}, {'seen', '<id>|<fingerprint>'} for an idempotent replay, or
-# {'full', '<waiting>'} when the queue already holds the most jobs it may.
+# {'full', '<waiting>'} when the queue already holds the most jobs it may. Ids are fresh
+# uuid4s, so a record that exists is this job's own: the script ran already (a retry after
+# a lost reply) and must not write the record or push the message again.
 _CREATE = (
     _STATE_LUA
     + """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'new'} end
 if KEYS[3] ~= '' then
   local seen = redis.call('GET', KEYS[3])
   if seen then return {'seen', seen} end
