@@ -2,27 +2,32 @@
 
 Celery's ``send_task`` over py-amqp is synchronous, so the API ran it in a worker thread:
 about 0.9 ms of CPU per submit. Here one AMQP connection (aiormq) lives on the event loop;
-each publish waits for RabbitMQ's confirm, so a 201 means the broker has the message (a
-plain ``send_task`` does not wait for that). The connection is opened on first use and
-opened again after it breaks; while RabbitMQ is unreachable a publish raises, and the API
-answers 503 and removes the job's record, as with any broker failure.
+each publish waits for RabbitMQ's confirm, so an accepted submit means the broker has the
+message (a plain ``send_task`` does not wait for that). The connection is opened on first
+use and opened again after it breaks.
+
+Every publish ends within ``PUBLISH_TIMEOUT_S``, connecting included, with success or
+``PublishError`` (the API then answers 503 and removes the job's record). After a failed
+connect, publishes fail at once for ``RETRY_CONNECT_S`` instead of each trying again, so a
+broker that drops packets cannot pile up waiting requests. A failure tears down only the
+connection it happened on; other publishes in flight on it fail with ``PublishError`` too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
+import time
 from typing import Any
 
 import aiormq
 from aiormq.abc import AbstractChannel, AbstractConnection
 from pamqp.commands import Basic
 
-log = logging.getLogger(__name__)
-
 CONNECT_TIMEOUT_S = 4.0
 PUBLISH_TIMEOUT_S = 5.0
+RETRY_CONNECT_S = 1.0
+_FAILURES = (TimeoutError, aiormq.exceptions.AMQPError, OSError, RuntimeError)
 
 
 class PublishError(ConnectionError):
@@ -36,56 +41,90 @@ class AmqpPublisher:
         self._channel: AbstractChannel | None = None
         self._declared: set[str] = set()
         self._lock = asyncio.Lock()
+        self._down_until = 0.0
+
+    async def publish(
+        self, queue: str, body: bytes, headers: dict[str, Any], correlation_id: str
+    ) -> None:
+        channel: AbstractChannel | None = None
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+                channel = await self._open()
+                if queue not in self._declared:
+                    # What a Celery worker declares for its queue; declaring again is a no-op.
+                    await channel.queue_declare(queue, durable=True)
+                    self._declared.add(queue)
+                confirmation = await channel.basic_publish(
+                    body,
+                    exchange="",
+                    routing_key=queue,
+                    properties=Basic.Properties(
+                        content_type="application/json",
+                        content_encoding="utf-8",
+                        headers=headers,
+                        delivery_mode=2,
+                        correlation_id=correlation_id,
+                        reply_to="",
+                    ),
+                )
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this request was cancelled (client gone, shutdown)
+            # The connection was closed under this publish by another one's failure.
+            raise PublishError("RabbitMQ connection closed during the publish") from exc
+        except PublishError:
+            raise
+        except _FAILURES as exc:
+            await self._drop(channel, exc)
+            raise PublishError(f"RabbitMQ did not take the message: {exc!r}") from exc
+        if not isinstance(confirmation, Basic.Ack):
+            raise PublishError(f"RabbitMQ refused the message ({type(confirmation).__name__})")
 
     async def _open(self) -> AbstractChannel:
         channel = self._channel
         if channel is not None and not channel.is_closed:
             return channel
         async with self._lock:
-            if self._channel is None or self._channel.is_closed:
-                await self._drop()
-                self._connection = await asyncio.wait_for(
-                    aiormq.connect(self.url), CONNECT_TIMEOUT_S
+            if self._channel is not None and not self._channel.is_closed:
+                return self._channel
+            if time.monotonic() < self._down_until:
+                raise PublishError("RabbitMQ is unreachable (a connect just failed)")
+            await self._close_connection(self._connection, None)
+            self._connection = self._channel = None
+            self._declared.clear()
+            connection: AbstractConnection | None = None
+            try:
+                connection = await asyncio.wait_for(aiormq.connect(self.url), CONNECT_TIMEOUT_S)
+                channel = await asyncio.wait_for(
+                    connection.channel(publisher_confirms=True), CONNECT_TIMEOUT_S
                 )
-                self._channel = await self._connection.channel(publisher_confirms=True)
-            return self._channel
+            except _FAILURES as exc:
+                self._down_until = time.monotonic() + RETRY_CONNECT_S
+                await self._close_connection(connection, None)
+                raise PublishError(f"could not connect to RabbitMQ: {exc!r}") from exc
+            self._connection, self._channel = connection, channel
+            return channel
 
-    async def _drop(self) -> None:
-        connection, self._connection, self._channel = self._connection, None, None
-        self._declared.clear()
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                await connection.close()
+    async def _drop(self, channel: AbstractChannel | None, exc: BaseException) -> None:
+        """Forget the connection ``channel`` belongs to, unless it was replaced already."""
+        async with self._lock:
+            if channel is None or channel is not self._channel:
+                return
+            connection, self._connection, self._channel = self._connection, None, None
+            self._declared.clear()
+        await self._close_connection(connection, PublishError(f"publish failed: {exc!r}"))
 
-    async def publish(
-        self, queue: str, body: bytes, headers: dict[str, Any], correlation_id: str
+    @staticmethod
+    async def _close_connection(
+        connection: AbstractConnection | None, exc: BaseException | None
     ) -> None:
-        try:
-            channel = await self._open()
-            if queue not in self._declared:
-                # What a Celery worker declares for its queue; declaring again is a no-op.
-                await channel.queue_declare(queue, durable=True)
-                self._declared.add(queue)
-            confirmation = await channel.basic_publish(
-                body,
-                exchange="",
-                routing_key=queue,
-                properties=Basic.Properties(
-                    content_type="application/json",
-                    content_encoding="utf-8",
-                    headers=headers,
-                    delivery_mode=2,
-                    correlation_id=correlation_id,
-                    reply_to="",
-                ),
-                timeout=PUBLISH_TIMEOUT_S,
-            )
-        except (TimeoutError, aiormq.exceptions.AMQPError, OSError) as exc:
-            await self._drop()
-            raise PublishError(f"RabbitMQ did not take the message: {exc!r}") from exc
-        if not isinstance(confirmation, Basic.Ack):
-            raise PublishError(f"RabbitMQ refused the message ({type(confirmation).__name__})")
+        if connection is None:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(connection.close(exc=exc), 2.0)
 
     async def close(self) -> None:
         async with self._lock:
-            await self._drop()
+            connection, self._connection, self._channel = self._connection, None, None
+        await self._close_connection(connection, None)

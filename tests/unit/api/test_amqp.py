@@ -58,13 +58,40 @@ def test_publishes_what_send_task_publishes() -> None:
         assert ours[1][name] == celery[1][name], name
 
 
-def test_unreachable_broker_raises_publish_error() -> None:
-    async def publish() -> None:
+def test_unreachable_broker_fails_fast_then_at_once() -> None:
+    async def publish() -> tuple[str, str]:
         publisher = AmqpPublisher("amqp://guest:guest@127.0.0.1:1//")
         try:
-            await publisher.publish("q", b"[]", {}, "job")
+            with pytest.raises(PublishError) as first:
+                await publisher.publish("q", b"[]", {}, "job")
+            with pytest.raises(PublishError) as second:  # within RETRY_CONNECT_S: no new try
+                await publisher.publish("q", b"[]", {}, "job")
+            return str(first.value), str(second.value)
         finally:
             await publisher.close()
 
-    with pytest.raises(PublishError):
-        asyncio.run(publish())
+    first, second = asyncio.run(publish())
+    assert "could not connect" in first and "just failed" in second
+
+
+def test_many_at_once_and_a_broken_connection_is_replaced() -> None:
+    require_service("RabbitMQ", "127.0.0.1", 5672)
+    queue = f"asyncml-amqp-test-{uuid.uuid4().hex[:8]}"
+
+    async def go() -> None:
+        publisher = AmqpPublisher(URL)
+        try:
+            await asyncio.gather(
+                *(publisher.publish(queue, b"[]", {"n": n}, f"job-{n}") for n in range(200))
+            )
+            assert publisher._connection is not None
+            await publisher._connection.close()  # what a broker restart does to it
+            await publisher.publish(queue, b"[]", {"n": 200}, "job-200")
+        finally:
+            await publisher.close()
+
+    asyncio.run(go())
+    with Connection(URL) as conn:
+        channel = conn.default_channel
+        assert channel.queue_declare(queue, passive=True).message_count == 201
+        channel.queue_delete(queue)
