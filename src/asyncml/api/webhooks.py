@@ -12,7 +12,7 @@ from asyncml.deliveries import read_log, redeliver
 from asyncml.errors import ConflictError, DestinationNotAllowedError, JobError
 from asyncml.events import WebhookTarget
 from asyncml.net.policy import EgressPolicy
-from asyncml.net.target import check
+from asyncml.net.target import DEFAULT_PORTS, check, parse_url
 from asyncml.schemas import Job
 from asyncml.settings import Settings
 from asyncml.store import AsyncJobStore
@@ -40,7 +40,14 @@ def webhook_target(
     try:
         check(text, policy, _no_lookup)
     except _NameNeedsLookup:
-        pass  # a host name: only its resolved addresses can be judged, by the workers
+        # A host name: its addresses are judged by the workers; a port can be now.
+        parsed = parse_url(text)
+        port = parsed.port or DEFAULT_PORTS[parsed.scheme]
+        if port != DEFAULT_PORTS[parsed.scheme] and not policy.may_open_port(parsed.host, port):
+            raise BadRequestError(
+                f"{field}: port {port} is not allowed for webhooks; add ':{port}' or the "
+                "host to ASYNCML_EGRESS_ALLOW to send webhooks there"
+            ) from None
     except DestinationNotAllowedError as exc:
         raise BadRequestError(
             f"{field}: {exc.message.split(';', 1)[0]}; add it to ASYNCML_EGRESS_ALLOW to "

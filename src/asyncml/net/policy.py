@@ -35,7 +35,7 @@ def normalize_host(host: str) -> str:
 
 def _parse_allow_entry(entry: str) -> IPNetwork | str | int:
     text = normalize_host(entry)
-    if text.startswith(":") and text[1:].isdigit():
+    if text.startswith(":") and text[1:].isascii() and text[1:].isdigit():
         port = int(text[1:])
         if 0 < port < 65536:
             return port
@@ -145,3 +145,9 @@ class EgressPolicy:
     def allows_port(self, port: int) -> bool:
         """Whether the allowlist opens ``port`` for every destination (``:PORT``)."""
         return port in self._ports
+
+    def may_open_port(self, host: str, port: int) -> bool:
+        """Before any lookup: whether ``host`` might be fetched on ``port`` (not the scheme's
+        own). False only when certain: no ``:PORT`` entry, the host not named, and no
+        network entry that its addresses could fall in."""
+        return self.allows_port(port) or normalize_host(host) in self._hosts or bool(self._networks)

@@ -15,7 +15,7 @@ from asyncml.net.policy import EgressPolicy
 
 Resolver = Callable[[str, int], list[str]]
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+DEFAULT_PORTS = {"http": 80, "https": 443}
 _HOST_NAME = re.compile(r"^[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$")
 # Only numbers (decimal, octal or hex) between the dots: an IPv4 address in a short form.
 _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}$")
@@ -52,7 +52,7 @@ def parse_url(raw: str | httpx.URL) -> httpx.URL:
         url = httpx.URL(raw)
     except (httpx.InvalidURL, TypeError) as exc:
         raise DownloadError(f"invalid URL: {exc}") from None
-    if url.scheme not in _DEFAULT_PORTS:
+    if url.scheme not in DEFAULT_PORTS:
         shown = f" (got {url.scheme}:)" if url.scheme else ""
         raise DestinationNotAllowedError(f"only http and https URLs are supported{shown}")
     host = url.raw_host.decode("ascii").lower()
@@ -77,7 +77,7 @@ def check(raw: str | httpx.URL, policy: EgressPolicy, resolver: Resolver) -> Tar
     """Parse, resolve once and vet every address; raise unless all of them may be reached."""
     url = parse_url(raw)
     host = url.raw_host.decode("ascii")
-    port = url.port or _DEFAULT_PORTS[url.scheme]
+    port = url.port or DEFAULT_PORTS[url.scheme]
     literal = _literal_ip(host) or _numeric_ipv4(host)
     if literal is not None:
         addresses = [str(literal)]
@@ -103,7 +103,7 @@ def check(raw: str | httpx.URL, policy: EgressPolicy, resolver: Resolver) -> Tar
         if problem is not None:
             raise _refused(host, "is" if literal is not None else "resolves to", problem)
         ips.append(ip)
-    default = _DEFAULT_PORTS[url.scheme]
+    default = DEFAULT_PORTS[url.scheme]
     open_port = port == default or policy.allows_port(port)
     if not open_port and not all(policy.allows(host, ip) for ip in ips):
         raise DestinationNotAllowedError(

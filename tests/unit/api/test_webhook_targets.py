@@ -74,7 +74,7 @@ def test_allowing_one_address_does_not_open_another() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["http://example.com/hook", "https://hooks.example.org:8443/x?y=1", "http://8.8.8.8/"]
+    "url", ["http://example.com/hook", "https://hooks.example.org:443/x?y=1", "http://8.8.8.8/"]
 )
 def test_public_hosts_and_names_pass_without_lookup(url: str) -> None:
     assert target(url).url == str(URL.validate_python(url))
@@ -88,3 +88,23 @@ def test_the_route_model_and_the_check_agree() -> None:
     assert body.webhook is not None
     with pytest.raises(BadRequestError, match=r"127\.0\.0\.1 is a loopback address"):
         webhook_target("webhook", body.webhook, ["completed"], "v1", settings())
+
+
+@pytest.mark.parametrize(
+    ("url", "allow", "accepted"),
+    [
+        ("https://hooks.example.org:8443/x", "", False),
+        ("http://8.8.8.8:25/x", "", False),
+        ("https://hooks.example.org:8443/x", ":8443", True),
+        ("https://hooks.example.org:8443/x", "hooks.example.org", True),
+        # A network entry might cover the name's addresses: the workers decide.
+        ("https://hooks.example.org:8443/x", "10.0.0.0/8", True),
+        ("http://8.8.8.8:8080/x", ":8080", True),
+    ],
+)
+def test_ports_other_than_the_schemes_own(url: str, allow: str, accepted: bool) -> None:
+    if accepted:
+        assert target(url, allow=allow).url == url
+    else:
+        with pytest.raises(BadRequestError, match="port"):
+            target(url, allow=allow)
