@@ -19,6 +19,7 @@ the job's record, so a record and its message exist together or not at all.
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import socket
 import uuid
@@ -29,7 +30,11 @@ import orjson
 
 # Longest argsrepr kept in the headers (what Flower and worker logs show).
 _REPR_MAX = 512
-_ORIGIN = f"asyncml-api-{os.getpid()}@{socket.gethostname()}"
+
+
+@functools.cache
+def _origin(pid: int) -> str:
+    return f"asyncml-api-{pid}@{socket.gethostname()}"
 
 
 def task_body(job_id: str, payload: dict[str, Any]) -> bytes:
@@ -58,7 +63,7 @@ def task_headers(task: str, job_id: str, payload: dict[str, Any]) -> dict[str, A
         "parent_id": None,
         "argsrepr": argsrepr,
         "kwargsrepr": "{}",
-        "origin": _ORIGIN,
+        "origin": _origin(os.getpid()),
         "ignore_result": None,
         "replaced_task_nesting": 0,
         "stamped_headers": None,

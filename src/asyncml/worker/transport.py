@@ -4,8 +4,8 @@ kombu's Redis channel builds a new ``redis.Redis`` object for every bookkeeping 
 (``conn_or_acquire``): twice per message, once to record it as unacknowledged and once to
 acknowledge it. The objects share the channel's connection pool, so nothing is gained by
 building them anew, and redis-py's client constructor is costly (it copies its table of
-response callbacks): about a tenth of a worker's CPU per job in our profile (see the
-README's performance notes). A ``redis.Redis`` object is safe to share between threads
+response callbacks): about a tenth of a worker's CPU per job in our profile (see
+docs/performance.md). A ``redis.Redis`` object is safe to share between threads
 (each pipeline is a new object), so each channel keeps the one it built first, and builds
 another only when its connection pool is replaced after a reconnect.
 """
