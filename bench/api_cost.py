@@ -24,6 +24,7 @@ from pathlib import Path
 import aiohttp
 import httpx
 import redis
+from procstat import cpu_seconds
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672//"
 STORE_DB = 9
@@ -31,11 +32,6 @@ BODIES = {
     "post": ("/audio/length", {"audio_url": "http://127.0.0.1:9/x.wav"}),
     "v1": ("/v1/jobs", {"task": "audio.length", "input": {"url": "http://127.0.0.1:9/x.wav"}}),
 }
-
-
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def load(url: str, kind: str, n: int, concurrency: int, ids: list[str]) -> list[str]:
@@ -97,9 +93,9 @@ def main() -> None:
             spy = subprocess.Popen([*cmd, "-o", os.environ["PYSPY"], "--pid", str(api.pid)])
             time.sleep(1)
         for kind in ("post", "v1", "get"):
-            before, t0 = cpu_s(api.pid), time.perf_counter()
+            before, t0 = cpu_seconds(api.pid), time.perf_counter()
             got = asyncio.run(load(url, kind, args.n, args.c, ids))
-            after, t1 = cpu_s(api.pid), time.perf_counter()
+            after, t1 = cpu_seconds(api.pid), time.perf_counter()
             ids = got or ids
             label = {"post": "POST /audio/length", "v1": "POST /v1/jobs", "get": "GET /task/{id}"}
             print(

@@ -45,11 +45,6 @@ AMQP = "amqp://guest:guest@127.0.0.1:5672//"
 STORE_DB = 9
 
 
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class Deployment:
     def __init__(
         self, layout: str, port: int, workdir: Path, worker_args: list[str] | None = None

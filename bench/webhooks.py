@@ -41,27 +41,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from procstat import tree_cpu_seconds
 from standardwebhooks import Webhook
 
 from asyncml.webhooks import generate_secret
 
 SECRET = generate_secret()
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU of a process and its children (a Celery worker's pool)."""
-    total = cpu_seconds(pid)
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        for child in children.read_text().split():
-            with contextlib.suppress(FileNotFoundError):
-                total += tree_cpu_seconds(int(child))
-    return total
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:

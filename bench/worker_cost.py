@@ -24,24 +24,13 @@ import uuid
 from pathlib import Path
 
 import redis
+from procstat import tree_cpu_seconds
 
 from asyncml.api.wire import task_message
 from asyncml.store import AsyncJobStore, Enqueue
 
 DB = 10
 PORT = 8766
-
-
-def tree_cpu_s(pid: int) -> float:
-    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    total = 0
-    for p in [pid, *map(int, children.stdout.split())]:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def push(url: str, n: int, names: list[str]) -> None:
@@ -85,14 +74,14 @@ def main() -> None:
     worker = subprocess.Popen(cmd, env=env)
     try:
         time.sleep(4)
-        before, t0 = tree_cpu_s(worker.pid), time.perf_counter()
+        before, t0 = tree_cpu_seconds(worker.pid), time.perf_counter()
         asyncio.run(push(url, args.n, names))
         while True:
             counts = client.hgetall("asyncml:metrics")
             if sum(int(v) for k, v in counts.items() if k.startswith(b"finished|")) >= args.n:
                 break
             time.sleep(0.05)
-        after, t1 = tree_cpu_s(worker.pid), time.perf_counter()
+        after, t1 = tree_cpu_seconds(worker.pid), time.perf_counter()
         print(
             f"worker {' '.join(args.worker_args) or '(defaults)'}: "
             f"{1000 * (after - before) / args.n:.3f} ms CPU per job, "

@@ -484,9 +484,8 @@ def test_broker_and_store_restart_mid_run(
     started = time.monotonic()
 
     def submit(i: int) -> httpx.Response:
-        job = {"url": f"{files.base_url}/slow/0.3/short.wav?restart={tag}-{i}"}
-        return stack.client.post(
-            "/v1/jobs", json={"task": "audio.length", "input": job}, timeout=15
+        return stack.submit(
+            "audio.length", {"url": f"{files.base_url}/slow/0.3/short.wav?restart={tag}-{i}"}
         )
 
     try:

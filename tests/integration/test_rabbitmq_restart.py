@@ -104,8 +104,8 @@ def test_rabbitmq_restart_answers_503_and_loses_nothing(
         | FAST
         | {
             "ASYNCML_BROKER_URL": rabbit.url,
-            # Celery publishes without confirms: a message the node had not written when it
-            # was killed is gone. The republisher, on here, sends such a job again.
+            # The API publishes with confirms; if a message were lost anyway (a send_task
+            # without them, a node that loses its disk), the republisher sends it again.
             "ASYNCML_REQUEUE_AFTER_S": "2",
         }
     )
@@ -115,9 +115,8 @@ def test_rabbitmq_restart_answers_503_and_loses_nothing(
     started = time.monotonic()
 
     def submit(i: int) -> httpx.Response:
-        job = {"url": f"{files.base_url}/slow/0.2/short.wav?rabbit={tag}-{i}"}
-        return stack.client.post(
-            "/v1/jobs", json={"task": "audio.length", "input": job}, timeout=15
+        return stack.submit(
+            "audio.length", {"url": f"{files.base_url}/slow/0.2/short.wav?rabbit={tag}-{i}"}
         )
 
     try:
