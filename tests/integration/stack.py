@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -31,6 +31,13 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: flo
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(every)
+
+
+class Answer(NamedTuple):
+    kind: str  # submit, read, legacy read
+    status: int
+    seconds: float
+    job_id: str | None  # an accepted submit's job
 
 
 class Stack:
@@ -130,3 +137,31 @@ class Stack:
 
         result: dict[str, Any] = wait_for(seen, timeout, f"job {job_id} to be {status}")
         return result
+
+    def accept(self, submit: Callable[[int], httpx.Response], numbers: range) -> list[str]:
+        """Submit job ``n`` for each number, each answered 202; their ids."""
+        ids = []
+        for n in numbers:
+            response = submit(n)
+            assert response.status_code == 202, response.text
+            ids.append(response.json()["id"])
+        return ids
+
+    def probe(
+        self, submit: Callable[[int], httpx.Response], known: list[str], rounds: int = 10
+    ) -> list[Answer]:
+        """``rounds`` times: a submit, a read and an original-contract read of a known job,
+        each timed (what the API answers while a broker or store is down)."""
+        answers = []
+        for i in range(rounds):
+            for kind, call in (
+                ("submit", lambda i=i: submit(100 + i)),
+                ("read", lambda i=i: self.client.get(f"/v1/jobs/{known[i]}", timeout=15)),
+                ("legacy read", lambda i=i: self.client.get(f"/task/{known[i]}", timeout=15)),
+            ):
+                t0 = time.monotonic()
+                response = call()
+                accepted = kind == "submit" and response.status_code == 202
+                job_id = response.json()["id"] if accepted else None
+                answers.append(Answer(kind, response.status_code, time.monotonic() - t0, job_id))
+        return answers

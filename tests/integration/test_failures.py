@@ -489,26 +489,13 @@ def test_broker_and_store_restart_mid_run(
         )
 
     try:
-        accepted: list[str] = []
-        for i in range(20):
-            response = submit(i)
-            assert response.status_code == 202, response.text
-            accepted.append(response.json()["id"])
+        accepted = stack.accept(submit, range(20))
         stack.wait_status(accepted[0], "started")
         server.kill()
         # While it is down, every answer is a quick 503 (never a 500, never a hang).
-        answers: list[tuple[int, float]] = []
-        for i in range(10):
-            for call in (
-                lambda i=i: submit(100 + i),
-                lambda i=i: stack.client.get(f"/v1/jobs/{accepted[i]}", timeout=15),
-                lambda i=i: stack.client.get(f"/task/{accepted[i]}", timeout=15),
-            ):
-                t0 = time.monotonic()
-                status = call().status_code
-                answers.append((status, time.monotonic() - t0))
-        codes = sorted({status for status, _ in answers})
-        slowest = max(seconds for _, seconds in answers)
+        answers = stack.probe(submit, accepted)
+        codes = sorted({a.status for a in answers})
+        slowest = max(a.seconds for a in answers)
         assert codes == [503], codes
         assert slowest < 8, slowest
         server.start()  # same port, same append-only file
@@ -539,8 +526,10 @@ def test_broker_and_store_restart_mid_run(
                 "completed": sum(job["status"] == "succeeded" for job in done),
                 "lost": len(accepted) - len(done),
                 "requests_while_down": len(answers),
-                "answers_while_down": {str(c): sum(s == c for s, _ in answers) for c in codes},
-                "answers_5xx_other_than_503": sum(s >= 500 and s != 503 for s, _ in answers),
+                "answers_while_down": {str(c): sum(a.status == c for a in answers) for c in codes},
+                "answers_5xx_other_than_503": sum(
+                    a.status >= 500 and a.status != 503 for a in answers
+                ),
                 "slowest_answer_while_down_s": round(slowest, 2),
                 "reexecuted": sum(job["attempts"] > 1 for job in done),
                 "answers_503_after_restart": len(late_503),
