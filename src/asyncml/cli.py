@@ -183,8 +183,25 @@ def _queues(_: click.Context, __: click.Parameter, value: str) -> list[str]:
     "--concurrency", "-c", type=int, default=2, show_default=True, help="Worker processes."
 )
 @click.option("--name", default=None, help="Node name [default: <queues>-<pid>@<host>].")
+@click.option(
+    "--pool",
+    type=click.Choice(["prefork", "solo"]),
+    default=None,
+    help="prefork: Celery's pool of child processes. solo: one Celery worker process per "
+    "unit of concurrency, each running its task inline (less CPU per job), supervised "
+    "by this command with the same time limits and requeue on process loss. "
+    "[default: ASYNCML_WORKER_POOL, else prefork]",
+)
+@click.option("--inflight-file", type=click.Path(path_type=Path), hidden=True)
 @DATA_DIR
-def worker(queues: list[str], concurrency: int, name: str | None, data_dir: Path | None) -> None:
+def worker(
+    queues: list[str],
+    concurrency: int,
+    name: str | None,
+    pool: str | None,
+    inflight_file: Path | None,
+    data_dir: Path | None,
+) -> None:
     """Run a Celery worker for the given queues.
 
     Start as many as you like, on as many hosts as you like, with the same
@@ -192,19 +209,26 @@ def worker(queues: list[str], concurrency: int, name: str | None, data_dir: Path
     """
     import os
 
-    from asyncml.worker import create_celery, transport
+    from asyncml.worker import create_celery, processes, solo, transport
 
     transport.install()
     settings = _settings(data_dir=data_dir)
     _logging(settings.log_level, settings.log_format)
     _ensure_embedded(settings)
+    pool = pool or settings.worker_pool
+    if pool == "solo" and inflight_file is None:
+        sys.exit(processes.run(settings, queues, concurrency, name))
     app = create_celery(settings)
+    if inflight_file is not None:  # one process of a solo worker
+        solo.install(app, inflight_file)
+        concurrency = 1
     node = name or f"{'+'.join(queues)}-{os.getpid()}@%h"
     app.worker_main(
         [
             "worker",
             f"--queues={','.join(queues)}",
             f"--concurrency={concurrency}",
+            f"--pool={pool}",
             f"--hostname={node}",
             f"--loglevel={settings.log_level}",
             "--without-gossip",

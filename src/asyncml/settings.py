@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     # SIGKILLed at the wrong moment, and a publish without confirms can be lost when
     # RabbitMQ dies. Unset: twice the visibility timeout. 0: off.
     requeue_after_s: float | None = Field(default=None, ge=0, le=7 * 86400)
+    # How a worker runs its jobs (``asyncml worker --pool``). prefork: Celery's pool, one
+    # parent and N child processes. solo: N single-process Celery workers, each running its
+    # job inline, supervised by the command (asyncml.worker.processes): less CPU per job.
+    worker_pool: Literal["prefork", "solo"] = "prefork"
 
     fetch_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     fetch_timeout_s: float = Field(default=60.0, gt=0)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from asyncml.localfiles import LocalFileServer
@@ -13,3 +16,34 @@ class FileServer(LocalFileServer):
 
     def __init__(self, root: Path) -> None:
         super().__init__(root=root)
+
+
+class HoldServer:
+    """Answers nothing: every GET is recorded and held until the server stops."""
+
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+        self.clients: list[int] = []  # the source port of each held request
+        self.release = threading.Event()
+        holder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                holder.clients.append(self.client_address[1])
+                holder.hits.append(self.path)
+                holder.release.wait(30)
+                with contextlib.suppress(OSError):
+                    self.send_error(503)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()

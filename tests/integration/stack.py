@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -31,6 +32,25 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: flo
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(every)
+
+
+def socket_owner(local_port: int) -> int | None:
+    """The process holding the TCP connection whose local port is ``local_port``: the
+    pool process that made the request (found through /proc/net/tcp and /proc/*/fd)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == local_port:
+            inodes.add(f"socket:[{fields[9]}]")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{entry}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{entry}/fd/{fd}") in inodes:
+                        return int(entry)
+    return None
 
 
 class Answer(NamedTuple):
@@ -76,7 +96,7 @@ class Stack:
             return False
 
     def start_worker(
-        self, queues: str = "audio,euro", concurrency: int = 2
+        self, queues: str = "audio,euro", concurrency: int = 2, *options: str
     ) -> subprocess.Popen[bytes]:
         proc = self._spawn(
             f"worker-{len(self.workers)}",
@@ -85,6 +105,7 @@ class Stack:
             queues,
             "--concurrency",
             str(concurrency),
+            *options,
         )
         self.workers.append(proc)
         return proc

@@ -20,7 +20,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +36,9 @@ from asyncml.store import job_key
 from asyncml.worker.app import create_celery
 from tests.conftest import STORE_DB
 from tests.integration.conftest import REDIS_URL, base_env, layout_env
-from tests.integration.fileserver import FileServer
+from tests.integration.fileserver import FileServer, HoldServer
 from tests.integration.receiver import Receiver
-from tests.integration.stack import Stack, free_port, wait_for
+from tests.integration.stack import Stack, free_port, socket_owner, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -103,25 +102,6 @@ def succeeded_events(store: redis.Redis, ids: list[str]) -> list[int]:
             pipe.xrange(event_log_key(job_id))
         logs = pipe.execute()
     return [sum(fields[b"status"] == b"succeeded" for _, fields in log) for log in logs]
-
-
-def socket_owner(local_port: int) -> int | None:
-    """The process holding the TCP connection whose local port is ``local_port``: the
-    pool process that made the request (found through /proc/net/tcp and /proc/*/fd)."""
-    inodes = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[1].rsplit(":", 1)[1], 16) == local_port:
-            inodes.add(f"socket:[{fields[9]}]")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            for fd in os.listdir(f"/proc/{entry}/fd"):
-                with contextlib.suppress(OSError):
-                    if os.readlink(f"/proc/{entry}/fd/{fd}") in inodes:
-                        return int(entry)
-    return None
 
 
 # ---- workers SIGKILLed again and again during a run of many jobs ---------------------------
@@ -269,37 +249,6 @@ def test_workers_killed_repeatedly_lose_nothing(
 
 
 # ---- a job that kills its worker every time ------------------------------------------------
-
-
-class HoldServer:
-    """Answers nothing: every GET is recorded and held until the server stops."""
-
-    def __init__(self) -> None:
-        self.hits: list[str] = []
-        self.clients: list[int] = []  # the source port of each held request
-        self.release = threading.Event()
-        holder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                holder.clients.append(self.client_address[1])
-                holder.hits.append(self.path)
-                holder.release.wait(30)
-                with contextlib.suppress(OSError):
-                    self.send_error(503)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def test_job_that_kills_its_worker_ends_worker_lost(

@@ -90,10 +90,14 @@ class JobTask(Task):  # type: ignore[misc]
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         # A hard time limit kills the child process; this hook then runs in the parent.
         if isinstance(exc, TimeLimitExceeded):
-            try:
-                self.context.store.fail(task_id, "timeout", self._timeout_message())
-            except redis.RedisError:
-                log.exception("job %s: could not record the hard timeout", task_id)
+            self.record_hard_timeout(task_id)
+
+    def record_hard_timeout(self, job_id: str) -> None:
+        """The job was stopped at the hard limit (by prefork's pool or a solo watchdog)."""
+        try:
+            self.context.store.fail(job_id, "timeout", self._timeout_message())
+        except redis.RedisError:
+            log.exception("job %s: could not record the hard timeout", job_id)
 
 
 def _validation_message(exc: ValidationError) -> str:
