@@ -185,21 +185,21 @@ def _queues(_: click.Context, __: click.Parameter, value: str) -> list[str]:
 @click.option("--name", default=None, help="Node name [default: <queues>-<pid>@<host>].")
 @click.option(
     "--pool",
-    type=click.Choice(["prefork", "solo"]),
+    type=click.Choice(["auto", "prefork", "solo"]),
     default=None,
-    help="prefork: Celery's pool of child processes. solo: one Celery worker process per "
-    "unit of concurrency, each running its task inline (less CPU per job), supervised "
-    "by this command with the same time limits and requeue on process loss. "
-    "[default: ASYNCML_WORKER_POOL, else prefork]",
+    help="solo: one single-process Celery worker per unit of concurrency, each running its "
+    "job inline (less CPU per job), supervised by this command, which requeues the job of "
+    "a process that dies; Redis brokers only. prefork: Celery's pool of child processes. "
+    "auto: solo on a Redis broker, else prefork. [default: ASYNCML_WORKER_POOL, else auto]",
 )
-@click.option("--inflight-file", type=click.Path(path_type=Path), hidden=True)
+@click.option("--in-hand-file", type=click.Path(path_type=Path), hidden=True)
 @DATA_DIR
 def worker(
     queues: list[str],
     concurrency: int,
     name: str | None,
     pool: str | None,
-    inflight_file: Path | None,
+    in_hand_file: Path | None,
     data_dir: Path | None,
 ) -> None:
     """Run a Celery worker for the given queues.
@@ -211,17 +211,26 @@ def worker(
 
     from asyncml.worker import create_celery, processes, solo, transport
 
-    transport.install()
     settings = _settings(data_dir=data_dir)
+    if pool is not None:
+        settings = settings.model_copy(update={"worker_pool": pool})
+    if settings.effective_worker_pool == "solo" and not settings.broker_is_redis:
+        raise click.UsageError(
+            "the solo pool needs a Redis broker (its supervisor requeues a dead process's "
+            "job through Redis); use --pool prefork with RabbitMQ"
+        )
+    transport.install()
     _logging(settings.log_level, settings.log_format)
     _ensure_embedded(settings)
-    pool = pool or settings.worker_pool
-    if pool == "solo" and inflight_file is None:
+    if in_hand_file is not None:  # one process of a solo worker
+        app = create_celery(settings)
+        solo.install(app, in_hand_file)
+        pool, concurrency = "solo", 1
+    elif settings.effective_worker_pool == "solo":
         sys.exit(processes.run(settings, queues, concurrency, name))
-    app = create_celery(settings)
-    if inflight_file is not None:  # one process of a solo worker
-        solo.install(app, inflight_file)
-        concurrency = 1
+    else:
+        app = create_celery(settings)
+        pool = "prefork"
     node = name or f"{'+'.join(queues)}-{os.getpid()}@%h"
     app.worker_main(
         [

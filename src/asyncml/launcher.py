@@ -17,7 +17,6 @@ from asyncml.settings import Settings
 from asyncml.supervise import Child, Supervisor
 
 log = logging.getLogger(__name__)
-STOP_GRACE_S = 20.0
 READY_TIMEOUT_S = 60.0
 
 
@@ -61,7 +60,8 @@ class Launcher:
         finally:
             # Stopping the API first stops new work from arriving while the workers finish
             # what they hold (late acks: a worker stopped first would strand nothing either).
-            self.supervisor.stop(STOP_GRACE_S)
+            # A worker finishes the jobs in hand first: allow for the longest.
+            self.supervisor.stop(self.settings.task_time_limit_s + 10)
             if self.owns_server:
                 self._stop_server()
         return code

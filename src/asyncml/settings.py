@@ -79,8 +79,10 @@ class Settings(BaseSettings):
     requeue_after_s: float | None = Field(default=None, ge=0, le=7 * 86400)
     # How a worker runs its jobs (``asyncml worker --pool``). prefork: Celery's pool, one
     # parent and N child processes. solo: N single-process Celery workers, each running its
-    # job inline, supervised by the command (asyncml.worker.processes): less CPU per job.
-    worker_pool: Literal["prefork", "solo"] = "prefork"
+    # job inline, supervised by the command (asyncml.worker.processes): less CPU per job;
+    # Redis brokers only. auto: solo on a Redis broker (the embedded one included), else
+    # prefork.
+    worker_pool: Literal["auto", "prefork", "solo"] = "auto"
 
     fetch_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     fetch_timeout_s: float = Field(default=60.0, gt=0)
@@ -249,6 +251,12 @@ class Settings(BaseSettings):
         if self.store_url is not None:
             return self.store_url
         return f"unix://{self.socket_path}?db=0"
+
+    @property
+    def effective_worker_pool(self) -> str:
+        if self.worker_pool == "auto":
+            return "solo" if self.broker_is_redis else "prefork"
+        return self.worker_pool
 
     @property
     def broker_is_redis(self) -> bool:

@@ -32,7 +32,8 @@ class Child:
     name: str
     argv: list[str]
     process: subprocess.Popen[bytes] | None = None
-    restarts: list[float] = field(default_factory=list)
+    restarts: list[float] = field(default_factory=list)  # exits within the last minute
+    due: float | None = None  # when an exited child is to be started again
 
     def start(self, env: dict[str, str]) -> None:
         preexec = _die_with_parent if sys.platform.startswith("linux") else None
@@ -43,7 +44,14 @@ class Child:
 
 
 class Supervisor:
-    """Starts ``children`` with ``env``; ``check()`` restarts the ones that exited."""
+    """Starts ``children`` with ``env``; ``check()`` restarts the ones that exited.
+
+    A child that exits more than RESTARTS_PER_MINUTE times a minute makes ``check()`` give
+    up (``give_up=True``: the launcher, whose API or worker is then broken) or is started
+    again after a growing delay, up to 30 s (``give_up=False``: worker processes, which a
+    job may kill again and again until its attempts run out, as prefork's pool restarts
+    its children however often they die). ``on_exit`` sees each exit once.
+    """
 
     def __init__(
         self,
@@ -51,30 +59,43 @@ class Supervisor:
         env: dict[str, str],
         *,
         on_exit: Callable[[Child, int | None], None] | None = None,
+        give_up: bool = True,
     ) -> None:
         self.children = children
         self.env = env
         self.on_exit = on_exit
+        self.give_up = give_up
 
     def start(self) -> None:
         for child in self.children:
             child.start(self.env)
 
     def check(self) -> bool:
-        """Restart children that exited; False once one keeps exiting (give up)."""
+        """Restart children that exited; False once one keeps exiting and we give up."""
         for child in self.children:
             if child.alive():
                 continue
-            code = child.process.returncode if child.process else None
-            if self.on_exit is not None:
-                self.on_exit(child, code)
             now = time.monotonic()
-            child.restarts = [t for t in child.restarts if now - t < 60] + [now]
-            if len(child.restarts) > RESTARTS_PER_MINUTE:
-                log.error("%s keeps exiting (last code %s); giving up", child.name, code)
-                return False
-            log.warning("%s exited with code %s; restarting it", child.name, code)
-            child.start(self.env)
+            if child.due is None:  # an exit not seen before
+                code = child.process.returncode if child.process else None
+                if self.on_exit is not None:
+                    self.on_exit(child, code)
+                child.restarts = [t for t in child.restarts if now - t < 60] + [now]
+                excess = len(child.restarts) - RESTARTS_PER_MINUTE
+                if excess > 0 and self.give_up:
+                    log.error("%s keeps exiting (last code %s); giving up", child.name, code)
+                    return False
+                delay = min(30.0, 2.0**excess) if excess > 0 else 0.0
+                log.warning(
+                    "%s exited with code %s; restarting it%s",
+                    child.name,
+                    code,
+                    f" in {delay:.0f}s (it keeps exiting)" if delay else "",
+                )
+                child.due = now + delay
+            if now >= child.due:
+                child.due = None
+                child.start(self.env)
         return True
 
     def stop(self, grace_s: float) -> None:

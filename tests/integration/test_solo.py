@@ -1,6 +1,7 @@
-"""``asyncml worker --pool solo``: jobs run in single-process workers under a supervisor,
-with prefork's guarantees: a killed process's job comes back at once (not after the
-visibility timeout), the process is replaced, and the soft time limit still stops a job."""
+"""``asyncml worker --pool solo`` (the default on a Redis broker): jobs run in single-process
+workers under a supervisor, with prefork's guarantees: a killed process's job comes back at
+once (not after the visibility timeout), the process is replaced, and the soft time limit
+still stops a job."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import layout_env
+from tests.integration.conftest import layout_env, stop_stack
 from tests.integration.fileserver import FileServer, HoldServer
 from tests.integration.stack import Stack, socket_owner, wait_for
 
@@ -30,12 +31,12 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("layout", ["redis", "rabbitmq"])
+@pytest.mark.parametrize("layout", ["redis", "embedded"])
 def test_killed_process_job_runs_again_at_once(
     layout: str, files: FileServer, tmp_path: Path
 ) -> None:
-    # A visibility timeout far above the wait below: only the supervisor's requeue (Redis)
-    # or RabbitMQ's own (connection closed) can bring the job back in time.
+    # A visibility timeout far above the wait below: only the supervisor's requeue can
+    # bring the job back in time.
     env = layout_env(layout, files, tmp_path) | {
         "ASYNCML_TASK_SOFT_TIME_LIMIT_S": "40",
         "ASYNCML_TASK_TIME_LIMIT_S": "50",
@@ -69,7 +70,7 @@ def test_killed_process_job_runs_again_at_once(
         assert stack.wait_job(after["id"])["status"] == "succeeded"
     finally:
         hold.stop()
-        stack.stop()
+        stop_stack(stack, tmp_path)
 
 
 def test_soft_time_limit_stops_a_job_in_a_solo_process(files: FileServer, tmp_path: Path) -> None:
@@ -88,6 +89,8 @@ def test_soft_time_limit_stops_a_job_in_a_solo_process(files: FileServer, tmp_pa
         job = stack.submit("audio.length", {"url": f"{hold.url}/slow.wav"}).json()
         done = stack.wait_job(job["id"], timeout=30)
         assert done["status"] == "failed" and done["error"]["code"] == "timeout", done
+        # The time limit's message, not the download's own deadline (10 s) running out.
+        assert done["error"]["message"] == "the job ran longer than its 2s limit and was stopped"
         assert done["attempts"] == 1
         hold.release.set()
         # The same process goes on to the next job.

@@ -2,14 +2,14 @@
 
 Each process runs Celery's solo pool (tasks inline, see ``asyncml.worker.solo``), so a
 concurrency of N is N processes, as with prefork, without the pipe between a pool parent and
-its children. The supervisor restarts a process that dies and, on a Redis broker, puts the
-message that process held back on its queue at once (kombu would otherwise leave it unacked
-until the visibility timeout); RabbitMQ requeues it itself when the connection drops.
+its children. The supervisor restarts a process that dies and puts the messages it held
+back on their Redis queue at once (kombu would otherwise leave them unacknowledged until
+the visibility timeout), and kills a process whose job outlived its hard time limit without
+the process ending itself (a C call holding the GIL keeps its watchdog from running).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -25,31 +25,38 @@ from kombu.connection import Connection
 from asyncml.settings import Settings
 from asyncml.supervise import Child, Supervisor
 from asyncml.worker.app import celery_config
+from asyncml.worker.solo import InHand
 
 log = logging.getLogger(__name__)
 
+# How long past a job's hard deadline the supervisor waits for the process's own watchdog
+# (which records the job as timed out) before it kills the process from outside.
+KILL_AFTER_S = 2.0
+
 
 class Restorer:
-    """Puts a dead process's unacknowledged Redis message back on its queue."""
+    """Puts a dead process's unacknowledged Redis messages back on their queues."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, in_hand: dict[str, Path]) -> None:
         self.url = settings.effective_broker_url
         self.options = celery_config(settings)["broker_transport_options"]
+        self.in_hand = in_hand  # child name -> its InHand file
 
     def __call__(self, child: Child, code: int | None) -> None:
-        tag_file = Path(child.argv[-1].partition("=")[2])
-        with contextlib.suppress(FileNotFoundError):
-            tag = tag_file.read_text().strip()
-            if not tag:
-                return
-            try:
-                connection = Connection(self.url, transport_options=self.options)  # type: ignore[no-untyped-call]
-                with connection as conn:
+        path = self.in_hand[child.name]
+        _, tags = InHand.read(path)
+        path.unlink(missing_ok=True)  # its replacement starts with nothing in hand
+        if not tags:
+            return
+        try:
+            connection = Connection(self.url, transport_options=self.options)  # type: ignore[no-untyped-call]
+            with connection as conn:
+                for tag in tags:  # an acknowledged tag is no longer there: a no-op
                     conn.default_channel.qos.restore_by_tag(tag)
-            except Exception as exc:  # the visibility timeout still brings it back
-                log.warning("%s: could not requeue its message %s: %s", child.name, tag, exc)
-                return
-            log.warning("%s died (code %s); requeued its message %s", child.name, code, tag)
+        except Exception as exc:  # the visibility timeout still brings them back
+            log.warning("%s: could not requeue its messages %s: %s", child.name, tags, exc)
+            return
+        log.warning("%s exited (code %s); requeued its messages %s", child.name, code, tags)
 
 
 def node_name(name: str | None, index: int) -> str | None:
@@ -59,22 +66,32 @@ def node_name(name: str | None, index: int) -> str | None:
     return f"{base}.{index}{at}{host}"
 
 
+def _kill_overdue(children: list[Child], in_hand: dict[str, Path]) -> None:
+    now = time.monotonic()
+    for child in children:
+        deadline, _ = InHand.read(in_hand[child.name])
+        if deadline and now > deadline + KILL_AFTER_S and child.alive():
+            assert child.process is not None
+            log.error("%s: its job outlived the hard time limit; killing it", child.name)
+            child.process.kill()
+
+
 def run(settings: Settings, queues: list[str], concurrency: int, name: str | None) -> int:
     """Supervise ``concurrency`` solo workers until SIGTERM or SIGINT; the exit code."""
     runtime = Path(tempfile.mkdtemp(prefix="asyncml-worker-"))
     python = [sys.executable, "-m", "asyncml", "worker", "--queues", ",".join(queues)]
     children = []
+    in_hand = {}
     for i in range(concurrency):
-        argv = [*python, "--pool", "solo"]
+        child = Child(f"worker process {i}", [*python, "--pool", "solo"])
+        in_hand[child.name] = runtime / str(i)
         node = node_name(name, i)
         if node:
-            argv += ["--name", node]
-        # Last, so Restorer finds it: the file the process writes its message's tag to.
-        argv.append(f"--inflight-file={runtime / str(i)}")
-        children.append(Child(f"worker process {i}", argv))
+            child.argv += ["--name", node]
+        child.argv.append(f"--in-hand-file={in_hand[child.name]}")
+        children.append(child)
     env = os.environ | {"ASYNCML_DATA_DIR": str(settings.data_dir)}
-    on_exit = Restorer(settings) if settings.broker_is_redis else None
-    supervisor = Supervisor(children, env, on_exit=on_exit)
+    supervisor = Supervisor(children, env, on_exit=Restorer(settings, in_hand), give_up=False)
     stopping = False
 
     def stop(signum: int, _: FrameType | None) -> None:
@@ -84,15 +101,13 @@ def run(settings: Settings, queues: list[str], concurrency: int, name: str | Non
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     supervisor.start()
-    code = 0
     try:
         while not stopping:
-            if not supervisor.check():
-                code = 1
-                break
+            _kill_overdue(children, in_hand)
+            supervisor.check()  # never gives up (give_up=False)
             time.sleep(0.2)
     finally:
         # Each process finishes the job in hand (a warm shutdown): allow for the longest.
         supervisor.stop(settings.task_time_limit_s + 5)
         shutil.rmtree(runtime, ignore_errors=True)
-    return code
+    return 0

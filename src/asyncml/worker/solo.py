@@ -7,14 +7,16 @@ for one worker process supervised by ``asyncml.worker.processes``:
 
 - **time limits**: the soft limit raises ``SoftTimeLimitExceeded`` in the task (SIGALRM, as
   prefork's pool raises it with a signal); at the hard limit a watchdog thread records the
-  job as timed out and ends the process, as prefork's pool kills its child;
-- **the message in hand**: the delivery tag of each message the worker receives is written
-  to a file its supervisor reads when the process dies, so the supervisor can put the
-  message back on a Redis broker at once (RabbitMQ requeues it when the connection drops);
-- **acks sent at once** (``ImmediateAckConsumer``): Celery queues an ack on its event loop
-  and sends it after the loop's next poll. Under prefork a pool result wakes that poll; a
-  solo process has nothing to wake it, and on RabbitMQ with prefetch 1 the broker sends
-  nothing more until it has the ack, so each job waited for a timer (up to 2 s).
+  job as timed out and ends the process, as prefork's pool kills its child. A job stuck
+  where the watchdog cannot run (a C call holding the GIL) is killed by the supervisor;
+- **the messages in hand** (``InHand``): the delivery tags of the messages this process
+  holds and the hard deadline of the job it runs, in a file the supervisor reads: to
+  enforce that deadline from outside, and to put those messages back on the Redis broker at
+  once when the process dies (kombu would leave them unacked until the visibility timeout).
+- **Ctrl-C**: a terminal's SIGINT reaches every process of the group; a solo process
+  ignores it and stops when its supervisor sends SIGTERM (a warm shutdown: the job in hand
+  finishes). A second Ctrl-C would otherwise be Celery's cold shutdown, which the solo
+  pool cannot carry out without failing the running job.
 """
 
 from __future__ import annotations
@@ -30,43 +32,96 @@ from typing import Any
 
 from celery import Celery, Task, signals
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.worker.consumer.consumer import Consumer
-from vine import ppartial
 
 log = logging.getLogger(__name__)
 
 HARD_LIMIT_EXIT = 75  # the process's exit code when the watchdog ends it
 
 
+class InHand:
+    """The tags of the messages this process holds, and the running job's hard deadline
+    (``time.monotonic()``, system-wide on Linux; 0: none), one per line in ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tags: dict[str, str] = {}  # task id -> delivery tag
+        self.deadline = 0.0
+        self._write()
+
+    def received(self, task_id: str, tag: str) -> None:
+        self.tags[task_id] = tag
+        self._write()
+
+    def running(self, deadline: float) -> None:
+        self.deadline = deadline
+        self._write()
+
+    def finished(self, task_id: str | None) -> None:
+        self.tags.pop(task_id or "", None)
+        self.deadline = 0.0
+        self._write()
+
+    def _write(self) -> None:
+        # Whole or not at all: the supervisor must never read half a deadline.
+        temporary = self.path.with_suffix(".new")
+        temporary.write_text("\n".join([repr(self.deadline), *self.tags.values()]))
+        os.replace(temporary, self.path)
+
+    @staticmethod
+    def read(path: Path) -> tuple[float, list[str]]:
+        """(deadline, tags) as last written; (0, []) when there is no file."""
+        try:
+            first, *tags = path.read_text().splitlines()
+        except (FileNotFoundError, ValueError):
+            return 0.0, []
+        return float(first), [tag for tag in tags if tag]
+
+
 class TimeLimits:
     """Soft and hard limits for the task running in the main thread, one task at a time."""
 
     def __init__(self, on_hard_limit: Any) -> None:
-        self._on_hard_limit = on_hard_limit
+        self._on_hard_limit = on_hard_limit  # called with (task, job id) from the watchdog
         self._lock = threading.Condition()
+        self._armed = False  # a soft-limit alarm that fires while False is ignored
         self._deadline: float | None = None
-        self._task: Any = None
+        self._running: tuple[Any, str | None] = (None, None)
         self._thread: threading.Thread | None = None
 
-    def arm(self, task: Task, soft_s: float | None, hard_s: float | None) -> None:
-        if soft_s:
-            signal.signal(signal.SIGALRM, _raise_soft_limit)
-            signal.setitimer(signal.ITIMER_REAL, soft_s)
+    def arm(self, task: Task, soft_s: float | None, hard_s: float | None) -> float:
+        """Start the clocks for ``task``; returns its hard deadline (monotonic; 0: none)."""
+        deadline = 0.0
         if hard_s:
+            deadline = time.monotonic() + hard_s
+            # The job id is read here: a task's request is thread-local in Celery.
+            job_id = getattr(task.request, "id", None)
             with self._lock:
-                self._deadline = time.monotonic() + hard_s
-                self._task = task
+                self._deadline = deadline
+                self._running = (task, job_id)
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._watch, name="hard-limit")
                     self._thread.daemon = True
                     self._thread.start()
                 self._lock.notify()
+        if soft_s:
+            signal.signal(signal.SIGALRM, self._soft_limit)
+            self._armed = True
+            signal.setitimer(signal.ITIMER_REAL, soft_s)
+        return deadline
 
     def disarm(self) -> None:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        with self._lock:
-            self._deadline = None
-            self._task = None
+        try:
+            self._armed = False  # from here a late alarm is ignored
+        finally:  # even if the alarm fired just before and raised here
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            with self._lock:
+                self._deadline = None
+                self._running = (None, None)
+
+    def _soft_limit(self, signum: int, frame: FrameType | None) -> None:
+        if self._armed:
+            self._armed = False
+            raise SoftTimeLimitExceeded()
 
     def _watch(self) -> None:
         with self._lock:
@@ -78,12 +133,10 @@ class TimeLimits:
                 if left > 0:
                     self._lock.wait(left)
                     continue
-                self._on_hard_limit(self._task)
-                os._exit(HARD_LIMIT_EXIT)
-
-
-def _raise_soft_limit(signum: int, frame: FrameType | None) -> None:
-    raise SoftTimeLimitExceeded()
+                try:
+                    self._on_hard_limit(*self._running)
+                finally:
+                    os._exit(HARD_LIMIT_EXIT)
 
 
 def _limits_of(task: Task) -> tuple[float | None, float | None]:
@@ -95,48 +148,36 @@ def _limits_of(task: Task) -> tuple[float | None, float | None]:
     return soft, hard
 
 
-def _record_hard_timeout(task: Any) -> None:
+def _record_hard_timeout(task: Any, job_id: str | None) -> None:
     """What prefork's parent does when it kills a child at the hard limit (JobTask.on_failure)."""
-    job_id = task.request.id if task is not None else None
     log.error("task %s ran past its hard time limit; ending this worker process", job_id)
     record = getattr(task, "record_hard_timeout", None)
     if record is not None and job_id:
         record(job_id)
 
 
-class ImmediateAckConsumer(Consumer):  # type: ignore[misc]
-    """Sends an ack (or reject) when it is made, if made on the event loop's own thread."""
-
-    def call_soon_ack(self, p: Any, *args: Any, **kwargs: Any) -> Any:
-        hub = self.hub
-        # kombu's Hub records the thread running its loop (kombu 5.7: Hub._loop_thread);
-        # tests/unit/worker/test_solo.py fails if that attribute goes away.
-        if hub is not None and getattr(hub, "_loop_thread", None) == threading.get_ident():
-            call = ppartial(p, *args, **kwargs)
-            call()
-            return call
-        return super().call_soon_ack(p, *args, **kwargs)
-
-
-def install(app: Celery, inflight: Path) -> TimeLimits:
-    """Make this process's Celery worker a supervised solo process: acks sent at once, the
-    time limits and the in-hand record connected to its signals."""
-    app.conf.worker_consumer = f"{__name__}:ImmediateAckConsumer"
+def install(app: Celery, in_hand_file: Path) -> None:
+    """Make this process's Celery worker a supervised solo process."""
+    in_hand = InHand(in_hand_file)
     limits = TimeLimits(_record_hard_timeout)
 
     def received(request: Any = None, **_: Any) -> None:
         tag = getattr(getattr(request, "message", None), "delivery_tag", None)
         if tag:
-            inflight.write_text(str(tag))
+            in_hand.received(request.id, str(tag))
 
     def prerun(task: Task | None = None, **_: Any) -> None:
         if task is not None:
-            limits.arm(task, *_limits_of(task))
+            in_hand.running(limits.arm(task, *_limits_of(task)))
 
-    def postrun(**_: Any) -> None:
+    def postrun(task_id: str | None = None, **_: Any) -> None:
         limits.disarm()
+        in_hand.finished(task_id)
+
+    def ready(**_: Any) -> None:  # after Celery installed its own SIGINT handler
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     signals.task_received.connect(received, weak=False)
     signals.task_prerun.connect(prerun, weak=False)
     signals.task_postrun.connect(postrun, weak=False)
-    return limits
+    signals.worker_ready.connect(ready, weak=False)

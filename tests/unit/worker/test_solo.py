@@ -1,13 +1,14 @@
-"""Time limits of a solo worker process: the soft limit raises in the task, the hard limit
-ends the process after recording the job; and the in-hand message's tag is written down."""
+"""A solo worker process: the soft limit raises in the task, the hard limit ends the process
+after recording the job, and the messages in hand are written down for the supervisor."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,9 +16,17 @@ from typing import Any
 import pytest
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
-from kombu.asynchronous import Hub
 
-from asyncml.worker.solo import HARD_LIMIT_EXIT, ImmediateAckConsumer, TimeLimits, _limits_of
+from asyncml.worker.solo import HARD_LIMIT_EXIT, InHand, TimeLimits, _limits_of
+
+
+@pytest.fixture(autouse=True)
+def _alarm_handler() -> Iterator[None]:
+    """TimeLimits installs a SIGALRM handler: put the test process's own back afterwards."""
+    before = signal.getsignal(signal.SIGALRM)
+    yield
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, before)
 
 
 def _task(timelimit: Any = None, soft: Any = None, hard: Any = None) -> Any:
@@ -39,7 +48,7 @@ def test_limits_come_from_the_message_then_the_task_then_the_app() -> None:
 
 
 def test_soft_limit_raises_in_the_running_task_and_disarm_stops_it() -> None:
-    limits = TimeLimits(on_hard_limit=lambda task: None)
+    limits = TimeLimits(on_hard_limit=lambda task, job_id: None)
     limits.arm(_task(), 0.2, None)
     started = time.monotonic()
     with pytest.raises(SoftTimeLimitExceeded):
@@ -53,17 +62,29 @@ def test_soft_limit_raises_in_the_running_task_and_disarm_stops_it() -> None:
 
 
 def test_hard_limit_records_the_job_and_ends_the_process(tmp_path: Path) -> None:
+    """With a real Celery task: its request is thread-local, so the job id must be taken
+    when the clocks start, not read by the watchdog thread."""
     record = tmp_path / "recorded"
     script = textwrap.dedent(
         f"""
         import time
         from pathlib import Path
-        from types import SimpleNamespace
-        from asyncml.worker.solo import TimeLimits
+        from celery import Celery, Task
+        from asyncml.worker.solo import TimeLimits, _record_hard_timeout
 
-        task = SimpleNamespace(request=SimpleNamespace(id="job-7"))
-        limits = TimeLimits(lambda t: Path({str(record)!r}).write_text(t.request.id))
-        limits.arm(task, None, 0.3)
+        class Recording(Task):
+            def record_hard_timeout(self, job_id):
+                Path({str(record)!r}).write_text(job_id)
+
+        app = Celery(set_as_current=False)
+
+        @app.task(base=Recording, bind=True)
+        def stuck(self):
+            pass
+
+        stuck.push_request(id="job-7")
+        limits = TimeLimits(_record_hard_timeout)
+        limits.arm(stuck, None, 0.3)
         time.sleep(10)  # a task stuck where no soft limit reaches it
         print("not reached")
         """
@@ -74,6 +95,25 @@ def test_hard_limit_records_the_job_and_ends_the_process(tmp_path: Path) -> None
     assert b"not reached" not in done.stdout
 
 
+def test_the_process_ends_even_if_recording_the_timeout_fails() -> None:
+    script = textwrap.dedent(
+        """
+        import time
+        from types import SimpleNamespace
+        from asyncml.worker.solo import TimeLimits
+
+        def broken(task, job_id):
+            raise RuntimeError("the store is gone")
+
+        limits = TimeLimits(broken)
+        limits.arm(SimpleNamespace(request=SimpleNamespace(id="j")), None, 0.2)
+        time.sleep(10)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=30)
+    assert done.returncode == HARD_LIMIT_EXIT, done.stderr
+
+
 def test_a_disarmed_hard_limit_does_not_fire(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
@@ -81,7 +121,7 @@ def test_a_disarmed_hard_limit_does_not_fire(tmp_path: Path) -> None:
         from types import SimpleNamespace
         from asyncml.worker.solo import TimeLimits
 
-        limits = TimeLimits(lambda t: None)
+        limits = TimeLimits(lambda task, job_id: None)
         for _ in range(3):
             limits.arm(SimpleNamespace(request=SimpleNamespace(id="j")), None, 0.3)
             time.sleep(0.1)
@@ -95,30 +135,25 @@ def test_a_disarmed_hard_limit_does_not_fire(tmp_path: Path) -> None:
     assert done.stdout.strip() == b"finished"
 
 
-def test_kombu_hub_still_records_the_thread_running_its_loop() -> None:
-    """ImmediateAckConsumer relies on it; without it solo on RabbitMQ stalls again."""
-    hub = Hub()
-    try:
-        loop = hub.create_loop()
-        next(loop)
-        assert hub._loop_thread == threading.get_ident()
-    finally:
-        hub.close()
+def test_a_late_soft_limit_alarm_is_ignored_once_disarmed() -> None:
+    limits = TimeLimits(on_hard_limit=lambda task, job_id: None)
+    limits.arm(_task(), 0.05, None)
+    limits._armed = False  # the job finished: what disarm() does first
+    time.sleep(0.2)  # the alarm fires here and is ignored
+    limits.disarm()
 
 
-def test_acks_made_on_the_loop_thread_are_sent_at_once() -> None:
-    hub = Hub()
-    consumer = ImmediateAckConsumer.__new__(ImmediateAckConsumer)
-    consumer.hub = hub
-    sent: list[str] = []
-    try:
-        hub._loop_thread = threading.get_ident()
-        consumer.call_soon_ack(sent.append, "ack 1")
-        assert sent == ["ack 1"]  # not left for the loop's next turn
-
-        hub._loop_thread = -1  # made on another thread: queued for the loop, as Celery does
-        consumer.call_soon_ack(sent.append, "ack 2")
-        assert sent == ["ack 1"]
-        assert len(hub._ready) == 1
-    finally:
-        hub.close()
+def test_messages_in_hand_and_the_deadline_are_written_for_the_supervisor(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "0"
+    in_hand = InHand(path)
+    assert InHand.read(path) == (0.0, [])
+    in_hand.received("job-1", "tag-1")
+    in_hand.received("job-2", "tag-2")  # e.g. a retry held until its countdown ends
+    in_hand.running(1234.5)
+    assert InHand.read(path) == (1234.5, ["tag-1", "tag-2"])
+    in_hand.finished("job-1")
+    assert InHand.read(path) == (0.0, ["tag-2"])
+    assert InHand.read(tmp_path / "missing") == (0.0, [])
+    assert not list(tmp_path.glob("*.new"))  # written whole, then renamed into place
