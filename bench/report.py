@@ -64,9 +64,10 @@ def write_report(out: Path, results: dict[str, Any]) -> None:
         "# asyncml benchmark results",
         "",
         f"Taken {time.strftime('%Y-%m-%d %H:%M')} with "
-        "`python bench/run.py`; one API process, one worker (prefork, concurrency 2, "
-        "unless the layout says otherwise). Original: 185 jobs/s and 8.2 ms/job (short), "
-        "2.74 jobs/s (long).",
+        "`python bench/run.py`; one API process, one worker with concurrency 2 (the "
+        "original's process counts) and its default pool: solo on the embedded layout's "
+        "Redis broker, prefork on RabbitMQ (distributed), unless the layout says otherwise. "
+        "Original: 185 jobs/s and 8.2 ms/job (short), 2.74 jobs/s (long).",
         "",
     ]
     lines += [

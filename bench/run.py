@@ -318,8 +318,9 @@ def main() -> None:
     parser.add_argument(
         "--worker-args",
         default="",
-        help="extra 'asyncml worker' options, e.g. '--pool threads --concurrency 4' "
-        "(the default is the original's layout: prefork, concurrency 2)",
+        help="extra 'asyncml worker' options, e.g. '--pool prefork --concurrency 4' "
+        "(default: concurrency 2, the original's, and the worker's default pool: solo on "
+        "a Redis broker, prefork on RabbitMQ)",
     )
     args = parser.parse_args()
     cases = [c for c in args.cases.split(",") if c]

@@ -180,9 +180,18 @@ def _queues(_: click.Context, __: click.Parameter, value: str) -> list[str]:
     help="Comma-separated queues this worker serves.",
 )
 @click.option(
-    "--concurrency", "-c", type=int, default=2, show_default=True, help="Worker processes."
+    "--concurrency",
+    "-c",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Jobs run at once: worker processes.",
 )
-@click.option("--name", default=None, help="Node name [default: <queues>-<pid>@<host>].")
+@click.option(
+    "--name",
+    default=None,
+    help="Node name [default: <queues>-<pid>@<host>]; solo: each process adds .N to it.",
+)
 @click.option(
     "--pool",
     type=click.Choice(["auto", "prefork", "solo"]),
