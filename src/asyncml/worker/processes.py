@@ -78,7 +78,8 @@ def _kill_overdue(children: list[Child], in_hand: dict[str, Path]) -> None:
 
 def run(settings: Settings, queues: list[str], concurrency: int, name: str | None) -> int:
     """Supervise ``concurrency`` solo workers until SIGTERM or SIGINT; the exit code."""
-    runtime = Path(tempfile.mkdtemp(prefix="asyncml-worker-"))
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None  # memory, never written to disk
+    runtime = Path(tempfile.mkdtemp(prefix="asyncml-worker-", dir=shm))
     python = [sys.executable, "-m", "asyncml", "worker", "--queues", ",".join(queues)]
     children = []
     in_hand = {}

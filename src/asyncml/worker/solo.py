@@ -22,8 +22,10 @@ for one worker process supervised by ``asyncml.worker.processes``:
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import signal
+import struct
 import threading
 import time
 from pathlib import Path
@@ -39,14 +41,24 @@ HARD_LIMIT_EXIT = 75  # the process's exit code when the watchdog ends it
 
 
 class InHand:
-    """The tags of the messages this process holds, and the running job's hard deadline
-    (``time.monotonic()``, system-wide on Linux; 0: none), one per line in ``path``."""
+    """The tags of the messages this process holds and the running job's hard deadline
+    (``time.monotonic()``, system-wide on Linux; 0: none), in a small memory-mapped file
+    its supervisor reads: a memory write per change, no system call on a job's path.
+
+    A sequence number, odd while a write is under way, lets a reader tell a whole record
+    from half of one (a seqlock: ``read`` retries, or gives up and reports nothing).
+    """
+
+    SIZE = 4096
+    _HEAD = struct.Struct("<QdI")  # sequence, deadline, length of the tags that follow
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        path.write_bytes(bytes(self.SIZE))
+        with path.open("r+b") as file:
+            self._map = mmap.mmap(file.fileno(), self.SIZE)
+        self._sequence = 0
         self.tags: dict[str, str] = {}  # task id -> delivery tag
         self.deadline = 0.0
-        self._write()
 
     def received(self, task_id: str, tag: str) -> None:
         self.tags[task_id] = tag
@@ -62,19 +74,30 @@ class InHand:
         self._write()
 
     def _write(self) -> None:
-        # Whole or not at all: the supervisor must never read half a deadline.
-        temporary = self.path.with_suffix(".new")
-        temporary.write_text("\n".join([repr(self.deadline), *self.tags.values()]))
-        os.replace(temporary, self.path)
+        tags = "\n".join(self.tags.values()).encode()
+        room = self.SIZE - self._HEAD.size
+        if len(tags) > room:  # more held than fits: keep the newest (the rest: visibility timeout)
+            tags = tags[-room:].partition(b"\n")[2]
+        self._sequence += 1  # odd: writing
+        self._HEAD.pack_into(self._map, 0, self._sequence, self.deadline, len(tags))
+        self._map[self._HEAD.size : self._HEAD.size + len(tags)] = tags
+        self._sequence += 1  # even: whole
+        self._HEAD.pack_into(self._map, 0, self._sequence, self.deadline, len(tags))
 
-    @staticmethod
-    def read(path: Path) -> tuple[float, list[str]]:
-        """(deadline, tags) as last written; (0, []) when there is no file."""
+    @classmethod
+    def read(cls, path: Path) -> tuple[float, list[str]]:
+        """(deadline, tags) as last written whole; (0, []) when there is no such record."""
         try:
-            first, *tags = path.read_text().splitlines()
-        except (FileNotFoundError, ValueError):
+            data = path.read_bytes()
+        except FileNotFoundError:
             return 0.0, []
-        return float(first), [tag for tag in tags if tag]
+        for _ in range(3):
+            sequence, deadline, length = cls._HEAD.unpack_from(data)
+            tags = data[cls._HEAD.size : cls._HEAD.size + length]
+            if sequence % 2 == 0 and cls._HEAD.unpack_from(path.read_bytes())[0] == sequence:
+                return deadline, [tag for tag in tags.decode().split("\n") if tag]
+            data = path.read_bytes()
+        return 0.0, []
 
 
 class TimeLimits:

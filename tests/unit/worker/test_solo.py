@@ -156,4 +156,17 @@ def test_messages_in_hand_and_the_deadline_are_written_for_the_supervisor(
     in_hand.finished("job-1")
     assert InHand.read(path) == (0.0, ["tag-2"])
     assert InHand.read(tmp_path / "missing") == (0.0, [])
-    assert not list(tmp_path.glob("*.new"))  # written whole, then renamed into place
+
+
+def test_a_record_caught_half_written_reads_as_nothing(tmp_path: Path) -> None:
+    """A process killed in the middle of a write leaves an odd sequence number: the
+    supervisor must not act on half a deadline or half a tag."""
+    path = tmp_path / "0"
+    in_hand = InHand(path)
+    in_hand.received("job-1", "tag-1")
+    in_hand.running(99.0)
+    sequence, _, length = InHand._HEAD.unpack_from(path.read_bytes())
+    InHand._HEAD.pack_into(in_hand._map, 0, sequence + 1, 1.0, length)  # a write under way
+    assert InHand.read(path) == (0.0, [])
+    InHand._HEAD.pack_into(in_hand._map, 0, sequence + 2, 1.0, length)  # and finished
+    assert InHand.read(path) == (1.0, ["tag-1"])
