@@ -95,9 +95,12 @@ def ops(files: FileServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     stack = Stack("ops", env, tmp)
     stack.start_worker(queues="audio,euro")
     stack.start_api()
-    wait_for(lambda: queues(stack)["audio"]["workers"] == 1, 15, "the worker's heartbeat")
-    yield stack
-    stop_stack(stack, tmp)
+    # Concurrency 2 on a Redis broker: the solo pool's two processes, a node each.
+    try:
+        wait_for(lambda: queues(stack)["audio"]["workers"] == 2, 15, "the worker's heartbeats")
+        yield stack
+    finally:
+        stop_stack(stack, tmp)
 
 
 def test_metrics_count_real_jobs(ops: Stack, files: FileServer) -> None:
@@ -133,7 +136,10 @@ def test_metrics_count_real_jobs(ops: Stack, files: FileServer) -> None:
     assert moved("asyncml_http_requests_total", **polled) >= 4
     assert moved("asyncml_http_request_duration_seconds_count", method="GET", route="/metrics") >= 1
     assert value(after, "asyncml_store_up") == 1
-    assert value(after, "asyncml_queue_workers", queue="euro") == 1
+    # One worker, concurrency 2, on a Redis broker: the solo pool's two processes are two
+    # nodes (docs/operations.md, worker pools).
+    assert value(after, "asyncml_queue_workers", queue="euro") == 2
+    assert value(after, "asyncml_queue_worker_processes", queue="euro") == 2
     unknown = ops.client.get("/no/such/page")
     assert unknown.status_code == 404
     assert (
