@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import asyncml
-from asyncml.api import observe, openapi, problems
+from asyncml.api import fastlane, observe, openapi, problems
 from asyncml.api.broker import Broker
 from asyncml.api.deps import Authenticated
 from asyncml.api.jobs import JobService
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tasks.router, dependencies=[Authenticated])
     app.include_router(compat.router)
     app.include_router(health.router)
+    fastlane.install(app)
     app.add_middleware(
         LimitsMiddleware,
         max_body_bytes=settings.max_body_bytes,

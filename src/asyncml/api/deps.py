@@ -6,6 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.datastructures import State
 
 from asyncml.api.jobs import JobService
 from asyncml.api.limits import RateLimiter
@@ -32,20 +34,34 @@ async def _owner(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
+    return caller(request.app.state, credentials.credentials if credentials else None)
+
+
+def bearer_token(authorization: bytes | None) -> str | None:
+    """The key in an ``Authorization: Bearer <key>`` header, read as ``HTTPBearer`` does."""
+    if not authorization:
+        return None
+    scheme, token = get_authorization_scheme_param(authorization.decode("latin-1"))
+    if not (scheme and token) or scheme.lower() != "bearer":
+        return None
+    return token
+
+
+def caller(state: State, key: str | None) -> str:
     """The caller's key name (``public`` when no keys are configured); every request
     spends one token of that name's rate limit."""
-    keys: KeyRing = request.app.state.keys
+    keys: KeyRing = state.keys
     owner = PUBLIC_OWNER
     if keys.enabled:
-        found = keys.owner(credentials.credentials) if credentials else None
+        found = keys.owner(key) if key is not None else None
         if found is None:
             raise UnauthorizedError(
                 "unknown API key; send a valid one as 'Authorization: Bearer <key>'"
-                if credentials
+                if key is not None
                 else "this API needs an API key: send 'Authorization: Bearer <key>'"
             )
         owner = found
-    limiter: RateLimiter | None = request.app.state.rate_limiter
+    limiter: RateLimiter | None = state.rate_limiter
     if limiter is not None:
         limiter.take(owner)
     return owner

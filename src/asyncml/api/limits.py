@@ -93,7 +93,7 @@ class LimitsMiddleware:
                 message = f"the request body nests deeper than {self.max_depth} levels"
                 await _answer(send, 422, "invalid_request", message)
                 return
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay(body, receive), send)
             return
         answered = False
         size = 0
@@ -136,7 +136,7 @@ class LimitsMiddleware:
         return b"".join(chunks)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay(body: bytes, receive: Receive) -> Receive:
     sent = False
 
     async def replay() -> Message:
