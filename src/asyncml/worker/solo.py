@@ -22,6 +22,7 @@ for one worker process supervised by ``asyncml.worker.processes``:
 from __future__ import annotations
 
 import logging
+import math
 import mmap
 import os
 import signal
@@ -101,14 +102,21 @@ class InHand:
 
 
 class TimeLimits:
-    """Soft and hard limits for the task running in the main thread, one task at a time."""
+    """Soft and hard limits for the task running in the main thread, one task at a time.
+
+    The watchdog thread sleeps until the deadline it last saw and is woken only when a new
+    deadline comes before that (in practice: the first job after an idle spell), not for
+    every job: a wake-up per job cost more CPU than the rest of the pool's bookkeeping.
+    """
 
     def __init__(self, on_hard_limit: Any) -> None:
         self._on_hard_limit = on_hard_limit  # called with (task, job id) from the watchdog
         self._lock = threading.Condition()
         self._armed = False  # a soft-limit alarm that fires while False is ignored
-        self._deadline: float | None = None
-        self._running: tuple[Any, str | None] = (None, None)
+        self._alarm_installed = False
+        # (task, job id, hard deadline) of the running job; None while none runs.
+        self._running: tuple[Any, str | None, float] | None = None
+        self._wakes_at = math.inf  # when the watchdog will next look (inf: when woken)
         self._thread: threading.Thread | None = None
 
     def arm(self, task: Task, soft_s: float | None, hard_s: float | None) -> float:
@@ -119,15 +127,17 @@ class TimeLimits:
             # The job id is read here: a task's request is thread-local in Celery.
             job_id = getattr(task.request, "id", None)
             with self._lock:
-                self._deadline = deadline
-                self._running = (task, job_id)
+                self._running = (task, job_id, deadline)
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._watch, name="hard-limit")
                     self._thread.daemon = True
                     self._thread.start()
-                self._lock.notify()
+                if deadline < self._wakes_at:
+                    self._lock.notify()
         if soft_s:
-            signal.signal(signal.SIGALRM, self._soft_limit)
+            if not self._alarm_installed:
+                signal.signal(signal.SIGALRM, self._soft_limit)
+                self._alarm_installed = True
             self._armed = True
             signal.setitimer(signal.ITIMER_REAL, soft_s)
         return deadline
@@ -138,8 +148,7 @@ class TimeLimits:
         finally:  # even if the alarm fired just before and raised here
             signal.setitimer(signal.ITIMER_REAL, 0)
             with self._lock:
-                self._deadline = None
-                self._running = (None, None)
+                self._running = None
 
     def _soft_limit(self, signum: int, frame: FrameType | None) -> None:
         if self._armed:
@@ -149,15 +158,17 @@ class TimeLimits:
     def _watch(self) -> None:
         with self._lock:
             while True:
-                if self._deadline is None:
+                if self._running is None:
+                    self._wakes_at = math.inf
                     self._lock.wait()
                     continue
-                left = self._deadline - time.monotonic()
-                if left > 0:
-                    self._lock.wait(left)
+                task, job_id, deadline = self._running
+                if deadline > time.monotonic():
+                    self._wakes_at = deadline
+                    self._lock.wait(deadline - time.monotonic())
                     continue
                 try:
-                    self._on_hard_limit(*self._running)
+                    self._on_hard_limit(task, job_id)
                 finally:
                     os._exit(HARD_LIMIT_EXIT)
 
