@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     worker_pool: Literal["auto", "prefork", "solo"] = "auto"
 
     fetch_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    # A body that a fetch no longer needs is read to its end, when at most this much is left,
+    # so its connection can serve the next fetch from that server. 0 (the default): stop
+    # reading once the answer is known and close the connection.
+    fetch_drain_bytes: int = Field(default=0, ge=0)
     fetch_timeout_s: float = Field(default=60.0, gt=0)
     fetch_connect_timeout_s: float = Field(default=5.0, gt=0)
 

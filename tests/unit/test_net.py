@@ -32,14 +32,25 @@ from asyncml.errors import (
     FetchTimeoutError,
     TooLargeError,
 )
+from asyncml.models.audio import probe
 from asyncml.net import Egress, EgressPolicy
+from asyncml.net.body import DRAIN_SECONDS
+from asyncml.net.pinning import READ_CHUNK
 from asyncml.net.policy import address_problem
+from asyncml.schemas import AudioLengthOutput, AudioUrlInput
+from asyncml.settings import Settings
+from asyncml.worker.audio import audio_length
+from asyncml.worker.context import WorkerContext
+from tests.audio_fixtures import wav_bytes
 
 MiB = 1024 * 1024
 SPARSE_SIZE = 50 * MiB
 LOOPBACK = EgressPolicy(allow=("127.0.0.1", "::1"))
 GZIP_PAYLOAD = b"hello gzip " * 5000
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+CLIP_FRAMES = 150_000  # 8 kHz mono 16-bit: 300 KB, under the 1 MiB drain cap
+LONG_FRAMES = 800_000  # 1.6 MB, over it
+STALL_AFTER = 64 * 1024
 
 
 @functools.cache
@@ -83,6 +94,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_body(200, b"ok " * 2000)
 
     def do_GET(self) -> None:
         self.server.log.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
@@ -148,6 +163,26 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "audio/ogg")
         self.end_headers()
         self.stream(path, 0, path.stat().st_size)
+
+    def route_closing(self, name: str, query: dict[str, list[str]]) -> None:
+        """Ignores Range and closes the connection after each answer, like HTTP/1.0 servers."""
+        path = self.server.files[name]
+        self.send_response(200)
+        self.send_header("Connection", "close")
+        self.send_header("Content-Length", str(path.stat().st_size))
+        self.end_headers()
+        self.stream(path, 0, path.stat().st_size)
+
+    def route_stall_midway(self, name: str, query: dict[str, list[str]]) -> None:
+        """Ignores Range, sends the start of the body, then nothing more."""
+        path = self.server.files[name]
+        self.send_response(200)
+        self.send_header("Content-Length", str(path.stat().st_size))
+        self.end_headers()
+        self.stream(path, 0, STALL_AFTER)
+        self.wfile.flush()
+        self.server.stop.wait(30)
+        self.close_connection = True
 
     def route_unsized(self, name: str, query: dict[str, list[str]]) -> None:
         """No Content-Length: the body ends when the connection closes."""
@@ -244,7 +279,11 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     small.write_bytes(rng.randbytes(3 * MiB + 1234))
     empty = root / "empty.bin"
     empty.write_bytes(b"")
-    return {"sparse": sparse, "small": small, "empty": empty}
+    clip = root / "clip.wav"
+    clip.write_bytes(wav_bytes(data=rng.randbytes(2 * CLIP_FRAMES)))
+    long = root / "long.wav"
+    long.write_bytes(wav_bytes(data=rng.randbytes(2 * LONG_FRAMES)))
+    return {"sparse": sparse, "small": small, "empty": empty, "clip": clip, "long": long}
 
 
 @pytest.fixture(scope="module")
@@ -810,6 +849,123 @@ def test_remote_file_follows_checked_redirects(egress: Egress, base: str) -> Non
     with egress.open(f"{base}/redirect/2") as f:
         assert f.read() == b"done"
         assert f.url == f"{base}/redirect/0"
+
+
+# --- connection reuse: draining what a header probe leaves unread ---------------------
+
+
+def probe_length(egress: Egress, url: str) -> tuple[float, int]:
+    """What ``audio.length`` does: open, probe the header, close; then the bytes received."""
+    with egress.open(url) as remote:
+        info = probe(remote)
+    return info.duration, remote.bytes_fetched
+
+
+# Draining is off unless configured; these tests turn it on at 1 MiB.
+DRAINING = EgressPolicy(allow=("127.0.0.1",), drain_bytes=1024 * 1024)
+
+
+@pytest.fixture
+def worker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[WorkerContext]:
+    """A worker's context with draining turned on, from the environment as in production."""
+    monkeypatch.chdir(tmp_path)  # no stray .env file
+    monkeypatch.setenv("ASYNCML_FETCH_DRAIN_BYTES", str(1024 * 1024))
+    ctx = WorkerContext(Settings(egress_allow="127.0.0.1"))
+    yield ctx
+    ctx.egress.close()
+
+
+def length_job(ctx: WorkerContext, url: str) -> AudioLengthOutput:
+    return audio_length(ctx, AudioUrlInput.model_validate({"url": url}))
+
+
+def test_a_short_rest_is_drained_and_the_connection_reused(
+    worker: WorkerContext, server: LoopbackServer, base: str, files: dict[str, Path]
+) -> None:
+    before = server.connections
+    for _ in range(2):
+        out = length_job(worker, f"{base}/plain/clip")
+        assert out.audio_length == CLIP_FRAMES / 8000
+        assert out.bytes_fetched == files["clip"].stat().st_size  # the drain counts
+    assert server.connections - before == 1
+
+
+def test_draining_is_off_by_default(
+    monkeypatch: pytest.MonkeyPatch, server: LoopbackServer, base: str, tmp_path: Path
+) -> None:
+    # The default follows "stop reading as soon as the answer is known".
+    monkeypatch.delenv("ASYNCML_FETCH_DRAIN_BYTES", raising=False)
+    monkeypatch.chdir(tmp_path)
+    ctx = WorkerContext(Settings(egress_allow="127.0.0.1"))
+    assert ctx.egress.policy.drain_bytes == 0
+    before = server.connections
+    try:
+        for _ in range(2):
+            out = length_job(ctx, f"{base}/plain/clip")
+            assert out.audio_length == CLIP_FRAMES / 8000
+            assert out.bytes_fetched <= READ_CHUNK  # one small read, as before draining
+    finally:
+        ctx.egress.close()
+    assert server.connections - before == 2
+
+
+@pytest.mark.parametrize(
+    ("route", "max_bytes"),
+    [("plain/long", None), ("closing/clip", None), ("plain/clip", 100_000)],
+    ids=["over-the-drain-cap", "connection-close", "over-the-byte-cap"],
+)
+def test_a_rest_that_cannot_pay_off_is_left_unread(
+    server: LoopbackServer, base: str, route: str, max_bytes: int | None
+) -> None:
+    before = server.connections
+    with Egress(DRAINING) as egress:
+        for _ in range(2):
+            with egress.open(f"{base}/{route}", max_bytes=max_bytes) as remote:
+                assert probe(remote).duration > 0
+            assert remote.bytes_fetched <= READ_CHUNK
+    assert server.connections - before == 2
+
+
+def test_drain_bytes_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="drain_bytes"):
+        EgressPolicy(drain_bytes=-1)
+
+
+def test_a_stalled_rest_is_given_up_within_the_drain_budget(
+    worker: WorkerContext, server: LoopbackServer, base: str
+) -> None:
+    before = server.connections
+    start = time.monotonic()
+    out = length_job(worker, f"{base}/stall-midway/clip")
+    elapsed = time.monotonic() - start
+    assert out.audio_length == CLIP_FRAMES / 8000
+    assert out.bytes_fetched == STALL_AFTER  # all that came before the stall
+    assert DRAIN_SECONDS <= elapsed < DRAIN_SECONDS + 0.5
+    assert length_job(worker, f"{base}/plain/clip").audio_length == CLIP_FRAMES / 8000
+    assert server.connections - before == 2  # the stalled connection went, not to the pool
+
+
+def test_a_pooled_connection_serves_only_its_own_host_and_port(server: LoopbackServer) -> None:
+    dns = FakeDNS({"a.test": ["127.0.0.1"], "b.test": ["127.0.0.1"]})
+    before = server.connections
+    with Egress(DRAINING, resolver=dns) as egress:
+        for host in ("a.test", "a.test", "b.test", "a.test"):
+            probe_length(egress, f"http://{host}:{port_of(server)}/plain/clip")
+        assert server.connections - before == 2
+        # Every request is checked first: a pooled connection is no way around the policy.
+        dns.table["a.test"] = ["10.0.0.1"]
+        with pytest.raises(DestinationNotAllowedError):
+            probe_length(egress, f"http://a.test:{port_of(server)}/plain/clip")
+    assert server.connections - before == 2
+
+
+def test_a_long_webhook_answer_is_drained_too(server: LoopbackServer, base: str) -> None:
+    before = server.connections
+    with Egress(DRAINING) as egress:
+        for _ in range(2):
+            reply = egress.post(f"{base}/hook", b"{}", {"Content-Type": "application/json"})
+            assert reply.text == ("ok " * 2000)[:1024]
+    assert server.connections - before == 1
 
 
 # --- https ----------------------------------------------------------------------------

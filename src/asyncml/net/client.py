@@ -103,6 +103,7 @@ class Egress:
                 )
                 while len(text) < keep_bytes and (chunk := reader.next_chunk()) is not None:
                     text += chunk
+                reader.drain(self.policy.drain_bytes)
             return Reply(
                 response.status_code,
                 response.headers,

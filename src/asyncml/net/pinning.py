@@ -55,19 +55,29 @@ def _clamp(timeout: float | None, on_expiry: type[Exception]) -> float | None:
     return remaining if timeout is None else min(timeout, remaining)
 
 
-# Most bytes taken from the socket per read (httpcore asks for 64 KiB). A header probe of
-# a server that ignores Range stops after its first read, so this is what it costs then.
+# The first bytes of each answer come off the socket in reads no larger than this
+# (httpcore asks for 64 KiB). A header probe of a server that ignores Range stops there,
+# so this is what it costs when the rest is not drained; past them (a body read on, or
+# drained) reads take httpcore's 64 KiB: a quarter of the reads for the same bytes.
 READ_CHUNK = 16 * 1024
 
 
 class _DeadlineStream(httpcore.NetworkStream):
     def __init__(self, inner: httpcore.NetworkStream) -> None:
         self._inner = inner
+        self._small_left = READ_CHUNK
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(min(max_bytes, READ_CHUNK), _clamp(timeout, httpcore.ReadTimeout))
+        # HTTP/1.1 writes a request, then reads its answer: what is read after a write is
+        # an answer's start (headers may come in a read of their own).
+        if self._small_left > 0:
+            max_bytes = min(max_bytes, self._small_left)
+        data = self._inner.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
+        self._small_left -= len(data)
+        return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._small_left = READ_CHUNK
         self._inner.write(buffer, _clamp(timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:
@@ -134,7 +144,16 @@ class PinnedBackend(httpcore.NetworkBackend):
 
 
 class PinnedTransport(httpx.HTTPTransport):
-    """httpx's own transport, with its connection pool built on ``PinnedBackend``."""
+    """httpx's own transport, with its connection pool built on ``PinnedBackend``.
+
+    Reusing a pooled connection is as safe as opening a new one. httpcore hands an idle
+    connection only to a request for the same origin (scheme, host name, port: its pool
+    key), and every connection was opened by ``PinnedBackend`` to an address that
+    ``check()`` accepted for that very host name and port under this client's one policy,
+    which does not change. Every request still runs ``check()`` first, so a destination
+    refused now is refused before the pool is asked; if DNS now gives other addresses,
+    the reused connection still leads to one that passed the check when it was opened.
+    """
 
     def __init__(self, ssl_context: ssl.SSLContext) -> None:
         super().__init__(verify=ssl_context, trust_env=False)

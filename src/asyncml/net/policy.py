@@ -92,6 +92,10 @@ class EgressPolicy:
 
     allow: tuple[str, ...] = ()
     max_bytes: int = 512 * 1024 * 1024
+    # At most this much of a body left unread is read and dropped so that the connection
+    # can be reused (0: never, the default: a fetch stops reading once it has its answer);
+    # see BodyReader.drain.
+    drain_bytes: int = 0
     connect_timeout: float = 5.0
     total_timeout: float = 60.0
     max_redirects: int = 5
@@ -106,6 +110,8 @@ class EgressPolicy:
         parsed = [_parse_allow_entry(entry) for entry in self.allow]
         if self.max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
+        if self.drain_bytes < 0:
+            raise ValueError("drain_bytes must not be negative")
         if self.connect_timeout <= 0 or self.total_timeout <= 0:
             raise ValueError("connect_timeout and total_timeout must be positive")
         if self.max_redirects < 0:

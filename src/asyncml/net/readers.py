@@ -179,12 +179,14 @@ class StreamReader:
         *,
         size: int | None,
         limit: int,
+        drain: int = 0,
     ) -> None:
         self._body = body
         self._response = response
         self._target = target
         self._declared = size
         self._limit = limit
+        self._drain = drain
         # Owned by this reader for the file's lifetime; close() releases it.
         self._spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MEMORY)  # noqa: SIM115
         self._have = 0
@@ -212,6 +214,10 @@ class StreamReader:
         return self._have
 
     def close(self) -> None:
+        # A probe stops reading early. Reading a short rest to its end keeps the connection
+        # for the next fetch from this server (no connect, no TLS handshake) and spares the
+        # server the reset that closing a socket with unread data sends.
+        self._body.drain(self._drain)
         self._response.close()
         self._spool.close()
 

@@ -1,9 +1,11 @@
 """``RemoteFile``: a lazy, seekable, read-only file over HTTP.
 
-Opening sends one ``Range: bytes=0-65535`` GET. A 206 answer means the server can serve
+Opening sends one ``Range: bytes=0-16383`` GET. A 206 answer means the server can serve
 any span, so later reads fetch just the blocks they touch (header and tail probes stay
 cheap). A 200 answer means it cannot: that one response is read forward into a spool only
-as far as reads need. Either way the byte cap and the deadline of the open call hold.
+as far as reads need, and closing the file reads a short rest to its end so the connection
+can be reused (``EgressPolicy.drain_bytes``). Either way the byte cap and the deadline of
+the open call hold.
 """
 
 from __future__ import annotations
@@ -156,4 +158,6 @@ def _first_reader(
     except BaseException:
         response.close()
         raise
-    return StreamReader(body, response, target, size=length, limit=limit)
+    return StreamReader(
+        body, response, target, size=length, limit=limit, drain=egress.policy.drain_bytes
+    )

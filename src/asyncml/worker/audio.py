@@ -16,7 +16,8 @@ from asyncml.worker.context import WorkerContext
 def audio_length(ctx: WorkerContext, value: AudioUrlInput) -> AudioLengthOutput:
     with ctx.egress.open(str(value.url)) as remote:
         info = probe(remote)
-        fetched = remote.bytes_fetched
+    # Read after closing: what close() drains to keep the connection is received too.
+    fetched = remote.bytes_fetched
     return AudioLengthOutput(
         audio_length=info.duration,
         sample_rate=info.sample_rate,

@@ -49,6 +49,7 @@ class WorkerContext:
             policy = EgressPolicy.from_allow_string(
                 s.egress_allow,
                 max_bytes=s.fetch_max_bytes,
+                drain_bytes=s.fetch_drain_bytes,
                 connect_timeout=s.fetch_connect_timeout_s,
                 total_timeout=s.fetch_timeout_s,
             )

@@ -40,6 +40,7 @@ from asyncml.webhooks import sign, webhook_id
 log = logging.getLogger(__name__)
 
 MAX_RETRY_AFTER_S = 86400.0
+WEBHOOK_REPLY_DRAIN_BYTES = 64 * 1024
 JITTER = 0.1
 # A claimed attempt that records no outcome within this margin past the timeout is taken
 # to be lost with its worker, and the sweeper moves on to the next attempt.
@@ -132,6 +133,9 @@ class Courier:
             policy = EgressPolicy.from_allow_string(
                 s.egress_allow,
                 max_bytes=1024 * 1024,
+                # A receiver's reply is read to its end when short, so the next delivery
+                # to it reuses the connection (and its TLS session) instead of a new one.
+                drain_bytes=WEBHOOK_REPLY_DRAIN_BYTES,
                 connect_timeout=min(s.fetch_connect_timeout_s, s.webhook_timeout_s),
                 total_timeout=s.webhook_timeout_s,
                 user_agent="asyncml-webhooks/0.1",
