@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 
 import pytest
@@ -188,3 +189,15 @@ def test_a_create_run_twice_writes_and_pushes_once(store: JobStore) -> None:
     assert store.redis.lrange("audio-test", 0, -1) == [b"message"]
     stored = store.get(job_id)
     assert stored is not None and stored.job.status == JobStatus.STARTED
+
+
+def test_worker_scripts_survive_a_script_flush_and_a_dropped_connection(store: JobStore) -> None:
+    # What a store restart does to a worker: its scripts are gone, its connections dead.
+    job_id, _ = create()
+    store.redis.script_flush()
+    assert store.start(job_id, max_attempts=3, lease_s=15).run
+    for connection in list(store.redis.connection_pool._available_connections):
+        connection._sock.shutdown(socket.SHUT_RDWR)
+    assert store.succeed(job_id, {"audio_length": 2.0}) == "ok"
+    done = store.get(job_id)
+    assert done is not None and done.job.result == {"audio_length": 2.0}

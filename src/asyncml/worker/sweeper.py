@@ -76,7 +76,7 @@ class Sweeper:
             self.settings.effective_store_url, socket_timeout=10, health_check_interval=30
         )
         store = DeliveryStore(client)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
         attempts = len(self.settings.webhook_schedule)
         claim_s = dispatch_claim_s(self.settings)
         try:
