@@ -10,10 +10,12 @@ import redis
 import redis.asyncio as aredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError
 
 from asyncml.events import WebhookTarget, event_log_key
 from asyncml.metrics.recording import on_discard, queued_key
 from asyncml.schemas import JobStatus
+from asyncml.store.pipelined import PipelinedConnection
 from asyncml.store.records import (
     _CREATE,
     _FINISH,
@@ -77,6 +79,12 @@ class AsyncJobStore:
         self.retention_s = retention_s
         self._create = self.redis.register_script(_CREATE)
         self._finish = self.redis.register_script(_FINISH)
+        # Submits and status reads, the hot path, go down one pipelined connection.
+        self._pipelined = (
+            PipelinedConnection(url, timeout=5, connect_timeout=2)
+            if PipelinedConnection.supports(url)
+            else None
+        )
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
@@ -122,7 +130,7 @@ class AsyncJobStore:
             enqueue.message if enqueue else "",
             *_flat(fields),
         ]
-        reply: list[bytes] = await self._create(keys=keys, args=args)
+        reply: list[bytes] = await self._run_create(keys, args)
         outcome, detail = reply[0], reply[1:]
         if outcome == b"new":
             return decode_new(fields)
@@ -132,6 +140,15 @@ class AsyncJobStore:
         if earlier_fingerprint != fingerprint:
             raise IdempotencyConflict(earlier_id)
         return earlier_id
+
+    async def _run_create(self, keys: list[str], args: list[Any]) -> Any:
+        if self._pipelined is not None:
+            try:
+                command = ("EVALSHA", self._create.sha, len(keys), *keys, *args)
+                return await self._pipelined.execute(*command)
+            except NoScriptError:
+                pass  # a restarted server: redis-py's script call loads it again
+        return await self._create(keys=keys, args=args)
 
     async def discard(self, job_id: str, owner: str, idem: str | None) -> None:
         """Undo a create whose publish failed, so the client may simply retry."""
@@ -147,7 +164,10 @@ class AsyncJobStore:
             await pipe.execute()
 
     async def get(self, job_id: str) -> StoredJob | None:
-        return decode(await self.redis.hgetall(job_key(job_id)))
+        if self._pipelined is None:
+            return decode(await self.redis.hgetall(job_key(job_id)))
+        flat = await self._pipelined.execute("HGETALL", job_key(job_id))
+        return decode(dict(zip(flat[::2], flat[1::2], strict=True)))
 
     async def cancel(self, job_id: str) -> str:
         """Cancel if not finished; return the status the job had before."""
@@ -206,4 +226,6 @@ class AsyncJobStore:
         return found, int(upper[1:]) if upper.startswith("(") else None
 
     async def close(self) -> None:
+        if self._pipelined is not None:
+            await self._pipelined.close()
         await self.redis.aclose()
