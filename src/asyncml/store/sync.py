@@ -6,9 +6,9 @@ from typing import Any
 
 import orjson
 import redis
-from redis.exceptions import NoScriptError
 
 from asyncml.schemas import JobStatus
+from asyncml.store.direct import DirectScript
 from asyncml.store.records import (
     _FINISH,
     _RENEW,
@@ -25,49 +25,15 @@ from asyncml.store.records import (
 )
 
 
-class PooledScript:
-    """A Lua script run with EVALSHA on a connection taken straight from the client's pool.
-
-    redis-py's command path (retry wrapper, argument checks, event dispatch, the client's
-    response callbacks) costs about as much CPU again as sending the command and reading
-    the reply, and a worker runs two scripts per job. A dropped connection is retried once
-    on a fresh one, as the client's own retry would; a server that lost its scripts
-    (restarted) gets the script loaded again.
-    """
-
-    def __init__(self, client: redis.Redis, source: str) -> None:
-        self._client = client
-        self._script = client.register_script(source)
-
-    def __call__(self, keys: list[str], args: list[Any]) -> Any:
-        pool = self._client.connection_pool
-        for attempt in range(2):
-            connection = pool.get_connection()
-            try:
-                connection.send_command(  # type: ignore[no-untyped-call]
-                    "EVALSHA", self._script.sha, len(keys), *keys, *args
-                )
-                return connection.read_response()
-            except NoScriptError:
-                return self._script(keys=keys, args=args)  # loads it and runs it
-            except (redis.ConnectionError, redis.TimeoutError):
-                connection.disconnect()  # type: ignore[no-untyped-call]
-                if attempt:
-                    raise
-            finally:
-                pool.release(connection)
-        raise AssertionError("unreachable")
-
-
 class JobStore:
     """Synchronous job store for worker processes."""
 
     def __init__(self, url: str, retention_s: int) -> None:
         self.redis = redis.Redis.from_url(url, socket_timeout=10, health_check_interval=30)
         self.retention_s = retention_s
-        self._start = PooledScript(self.redis, _START)
-        self._finish = PooledScript(self.redis, _FINISH)
-        self._renew = PooledScript(self.redis, _RENEW)
+        self._start = DirectScript(self.redis, _START)
+        self._finish = DirectScript(self.redis, _FINISH)
+        self._renew = DirectScript(self.redis, _RENEW)
 
     def get(self, job_id: str) -> StoredJob | None:
         return decode(self.redis.hgetall(job_key(job_id)))
@@ -106,4 +72,6 @@ class JobStore:
         self.redis.set(cache_key(name), orjson.dumps(value), ex=ttl_s)
 
     def close(self) -> None:
+        for script in (self._start, self._finish, self._renew):
+            script.close()
         self.redis.close()

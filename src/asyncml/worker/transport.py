@@ -13,22 +13,22 @@ another only when its connection pool is replaced after a reconnect.
 For every message kombu records it as unacknowledged (``ZADD`` of its tag to an index,
 ``HSET`` of the message) and, at the ack, removes it again, each time in a ``MULTI``
 pipeline: redis-py's pipeline machinery costs several times the round trip in CPU. The
-same two commands run as one small Lua script on a connection from the channel's pool:
-atomic like the transaction, one reply to read. Channels with a ``global_keyprefix``
-(which this project does not set) keep kombu's own code, which prefixes the keys.
+same two commands run as one small Lua script on a connection the channel holds
+(``asyncml.store.direct``): atomic like the transaction, one reply to read. Channels with
+a ``global_keyprefix`` (which this project does not set) keep kombu's own code, which
+prefixes the keys.
 """
 
 from __future__ import annotations
 
-import hashlib
 from time import time
 from typing import Any
 
-import redis
 from kombu.transport import redis as kombu_redis
 from kombu.transport.virtual import base as virtual
 from kombu.utils.json import dumps as _untyped_dumps
-from redis.exceptions import NoScriptError
+
+from asyncml.store.direct import DirectScript
 
 _ATTR = "_asyncml_client"
 # KEYS: unacked index, unacked hash. ARGV: tag, score, message (append) or tag (ack).
@@ -36,28 +36,20 @@ _APPEND = (
     "redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])"
 )
 _ACK = "redis.call('ZREM', KEYS[1], ARGV[1]) redis.call('HDEL', KEYS[2], ARGV[1])"
-_SHA = {source: hashlib.sha1(source.encode()).hexdigest() for source in (_APPEND, _ACK)}
+_SCRIPTS = "_asyncml_scripts"
 
 
-def _run(client: Any, source: str, keys: list[str], args: list[Any]) -> None:
-    """EVALSHA on a pooled connection (loading the script when the server lacks it); a
-    dropped connection is retried once on a fresh one."""
-    pool = client.connection_pool
-    for attempt in range(2):
-        connection = pool.get_connection()
-        try:
-            connection.send_command("EVALSHA", _SHA[source], len(keys), *keys, *args)
-            connection.read_response()
-            return
-        except NoScriptError:
-            client.register_script(source)(keys=keys, args=args)
-            return
-        except (redis.ConnectionError, redis.TimeoutError):
-            connection.disconnect()
-            if attempt:
-                raise
-        finally:
-            pool.release(connection)
+def _run(channel: Any, source: str, keys: list[str], args: list[Any]) -> None:
+    """One of the bookkeeping scripts, on a connection the channel holds (made anew with
+    its client, after a reconnect)."""
+    with channel.conn_or_acquire() as client:
+        scripts = channel.__dict__.get(_SCRIPTS)
+        if scripts is None or scripts[0] is not client:
+            for old in scripts[1].values() if scripts else ():
+                old.close()
+            scripts = (client, {s: DirectScript(client, s) for s in (_APPEND, _ACK)})
+            channel.__dict__[_SCRIPTS] = scripts
+        scripts[1][source](keys, args)
 
 
 dumps: Any = _untyped_dumps  # kombu's JSON, as kombu's own QoS writes the message
@@ -94,17 +86,15 @@ def install() -> None:
             return
         delivery = message.delivery_info
         raw = dumps([message._raw, delivery["exchange"], delivery["routing_key"]])
-        with self.channel.conn_or_acquire() as client:
-            keys = [self.unacked_index_key, self.unacked_key]
-            _run(client, _APPEND, keys, [delivery_tag, time(), raw])
+        keys = [self.unacked_index_key, self.unacked_key]
+        _run(self.channel, _APPEND, keys, [delivery_tag, time(), raw])
         virtual.QoS.append(self, message, delivery_tag)  # type: ignore[no-untyped-call]
 
     def ack(self: Any, delivery_tag: str) -> None:
         if not _scripted(self):
             original_ack(self, delivery_tag)
             return
-        with self.channel.conn_or_acquire() as client:
-            _run(client, _ACK, [self.unacked_index_key, self.unacked_key], [delivery_tag])
+        _run(self.channel, _ACK, [self.unacked_index_key, self.unacked_key], [delivery_tag])
         virtual.QoS.ack(self, delivery_tag)  # type: ignore[no-untyped-call]
 
     qos.append, qos.ack = append, ack
