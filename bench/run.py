@@ -47,7 +47,12 @@ STORE_DB = 9
 
 class Deployment:
     def __init__(
-        self, layout: str, port: int, workdir: Path, worker_args: list[str] | None = None
+        self,
+        layout: str,
+        port: int,
+        workdir: Path,
+        worker_args: list[str] | None = None,
+        src: Path | None = None,
     ) -> None:
         self.layout = layout
         self.url = f"http://127.0.0.1:{port}"
@@ -65,6 +70,8 @@ class Deployment:
             }
         else:
             env |= {"ASYNCML_BROKER_URL": "", "ASYNCML_STORE_URL": ""}
+        if src is not None:  # another checkout's code for the API and the worker
+            env["PYTHONPATH"] = str(src.resolve())
         self.env = os.environ | env
         cmd = [sys.executable, "-m", "asyncml"]
         self.worker = subprocess.Popen(
@@ -322,6 +329,12 @@ def main() -> None:
         "(default: concurrency 2, the original's, and the worker's default pool: solo on "
         "a Redis broker, prefork on RabbitMQ)",
     )
+    parser.add_argument(
+        "--src",
+        type=Path,
+        help="run the API and the worker from another checkout's src/ (e.g. a `git worktree` "
+        "of an older commit) to compare it side by side with this one, same harness",
+    )
     args = parser.parse_args()
     cases = [c for c in args.cases.split(",") if c]
     if any(c in ("short", "long", "sweep") for c in cases) and not args.harness:
@@ -332,8 +345,10 @@ def main() -> None:
     worker_args = args.worker_args.split()
     for layout in args.layouts.split(","):
         with tempfile.TemporaryDirectory() as tmp:
-            dep = Deployment(layout, args.port, Path(tmp), worker_args)
+            dep = Deployment(layout, args.port, Path(tmp), worker_args, args.src)
             label = f"{layout} ({args.worker_args})" if worker_args else layout
+            if args.src is not None:
+                label += f" [{args.src}]"
             try:
                 results[label] = {c: CASES[c](args, dep) for c in cases}
             finally:
