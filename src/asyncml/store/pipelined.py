@@ -20,7 +20,6 @@ supports``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from typing import Any, cast
 
@@ -165,7 +164,4 @@ class PipelinedConnection:
 
     async def close(self) -> None:
         if self._protocol is not None:
-            self._protocol.close()
-            with contextlib.suppress(Exception):
-                await asyncio.sleep(0)  # let the transport close
-            self._protocol = None
+            self._drop(self._protocol)  # callers still waiting get ConnectionError
