@@ -65,12 +65,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tasks.router, dependencies=[Authenticated])
     app.include_router(compat.router)
     app.include_router(health.router)
-    fastlane.install(app)
     app.add_middleware(
         LimitsMiddleware,
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
     )
-    observe.install(app)
+    instruments = observe.install(app)
+    fastlane.install(app, instruments, settings.max_body_bytes, settings.max_json_depth)
     openapi.install(app)
     return app

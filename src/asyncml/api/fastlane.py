@@ -2,51 +2,55 @@
 
 A client of the original contract submits with ``POST /audio/length`` and then polls
 ``GET /task/{id}``, often several times a job. Through FastAPI each of those requests
-spends more CPU on dependency solving, parameter validation and response-model checks than
-on its one store round trip (``bench/api_cost.py``; docs/performance.md). The routes here sit
-in front of the FastAPI routes of the same paths and do the same thing directly:
+spent more CPU on the middleware chain, routing, dependency solving and response-model
+checks than on its one store round trip (``bench/api_cost.py``; docs/performance.md).
+``FastLane`` is the outermost of the app's own middlewares and answers those two requests
+itself, doing what the layers it skips would have done for them:
 
-- the caller is found by the same function as the ``Owner`` dependency (same 401 and 429);
-- errors are raised, not answered, so the app's one set of exception handlers answers them;
-- a submit whose body is anything but a plain valid request (callbacks, bad JSON, a field
-  that fails validation, a content type that is not JSON) is routed again, body and all, past
-  the fast routes to the FastAPI route, so every error message and every rarely used option
-  has one implementation.
+- request metrics and the job id on log lines, as ``ObserveMiddleware`` records them;
+- the caller is found by the same function as the ``Owner`` dependency;
+- an error is answered by the app's own exception handler for it (one implementation of
+  every error answer: 401, 404, 429, 503...);
+- a submit that is anything but a plain, valid request (a body too large or nested too
+  deep for ``LimitsMiddleware``, bad JSON, a failing field, a callback, another content
+  type) is handed, body and all, to the rest of the stack before anything is done with it,
+  so every error message and every rarely used option has one implementation.
 
-The FastAPI routes stay registered: they are the OpenAPI contract and the fallback.
+The FastAPI routes of the same paths stay: they are the OpenAPI contract and the fallback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import re
+import time
+from typing import Any
 
 import orjson
 from fastapi import FastAPI
 from pydantic import ValidationError
-from starlette.routing import BaseRoute, Match, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from asyncml import logs
 from asyncml.api.deps import bearer_token, caller
 from asyncml.api.jobs import JobService, resolve_task
-from asyncml.api.limits import replay
+from asyncml.api.limits import json_depth, replay
 from asyncml.events import legacy_result
+from asyncml.metrics.exposition import RequestMetrics
 from asyncml.schemas import LegacyAudioRequest
 
+_TASK = re.compile(r"^/task/([^/]+)$")
 _JSON = (b"content-type", b"application/json")
-_PASSED = "asyncml.fastlane.passed"  # set on a request the fast lane hands on
+READ_TEMPLATE, CREATE_TEMPLATE = "/task/{task_id}", "/audio/length"
 
 
-class _FastRoute(Route):
-    """Matches like a Route, except requests already handed on; labels the request (for
-    the request metrics) with its path template, as a FastAPI route does."""
+class _Handoff(Exception):
+    """The request is not for the fast lane after all: the rest of the stack answers it,
+    with the body read so far (None: nothing read yet)."""
 
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope.get(_PASSED):
-            return Match.NONE, {}
-        match, child = super().matches(scope)
-        if match is not Match.NONE:
-            child["route"] = self
-        return match, child
+    def __init__(self, body: bytes | None) -> None:
+        super().__init__()
+        self.body = body
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -62,81 +66,116 @@ async def _answer(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _is_json(content_type: bytes | None) -> bool:
-    media = (content_type or b"").split(b";", 1)[0].strip().lower()
-    return media == b"application/json"
-
-
-class _Asgi:
-    """An ASGI app around a coroutine function: Starlette wraps plain functions and methods
-    as request/response endpoints, and these take the raw ASGI call."""
-
-    def __init__(self, handler: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
-        self.handler = handler
+class FastLane:
+    def __init__(
+        self, app: ASGIApp, instruments: RequestMetrics, max_body_bytes: int, max_json_depth: int
+    ) -> None:
+        self.app = app
+        self.instruments = instruments
+        self.max_body = max_body_bytes
+        self.max_depth = max_json_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.handler(scope, receive, send)
+        if scope["type"] == "http" and not scope.get("root_path"):
+            method, path = scope["method"], scope["path"]
+            if method in ("GET", "HEAD") and (match := _TASK.match(path)):
+                await self._observed(scope, receive, send, READ_TEMPLATE, match.group(1))
+                return
+            if method == "POST" and path == CREATE_TEMPLATE:
+                await self._observed(scope, receive, send, CREATE_TEMPLATE, None)
+                return
+        await self.app(scope, receive, send)
 
+    async def _observed(
+        self, scope: Scope, receive: Receive, send: Send, template: str, job_id: str | None
+    ) -> None:
+        logs.bind_job(job_id)
+        start = time.perf_counter()
+        status, handed = 500, False
 
-class FastLane:
-    """The two fast routes; ``router`` routes what they hand on."""
+        async def counted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
 
-    def __init__(self, router: ASGIApp) -> None:
-        self._router = router
+        try:
+            if job_id is not None:
+                await self._read_task(scope, receive, counted, job_id)
+            else:
+                await self._create_audio_length(scope, receive, counted)
+        except _Handoff as handoff:
+            # Not ours after all: everything below answers it, and records it.
+            handed = True
+            rest = receive if handoff.body is None else replay(handoff.body, receive)
+            await self.app(scope, rest, send)
+        except Exception as exc:
+            await _render(scope, receive, counted, exc)
+        finally:
+            if not handed:
+                seconds = time.perf_counter() - start
+                self.instruments.observe(scope["method"], template, status, seconds)
 
-    def routes(self) -> list[BaseRoute]:
-        return [
-            _FastRoute(
-                "/task/{task_id}", _Asgi(self.read_task), methods=["GET"], include_in_schema=False
-            ),
-            _FastRoute(
-                "/audio/length",
-                _Asgi(self.create_audio_length),
-                methods=["POST"],
-                include_in_schema=False,
-            ),
-        ]
-
-    async def read_task(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _read_task(self, scope: Scope, receive: Receive, send: Send, job_id: str) -> None:
         state = scope["app"].state
         owner = caller(state, bearer_token(_header(scope, b"authorization")))
         jobs: JobService = state.jobs
-        job = await jobs.get(scope["path_params"]["task_id"], owner, position=False)
+        job = await jobs.get(job_id, owner, position=False)
         body = orjson.dumps(legacy_result(job).model_dump(mode="json"))
         await _answer(send, 200 if job.status.is_terminal() else 202, body)
 
-    async def create_audio_length(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await _read_body(receive)
-        request = None
-        if _is_json(_header(scope, b"content-type")):
-            try:
-                request = LegacyAudioRequest.model_validate_json(body)
-            except ValidationError:
-                request = None
-        if request is None or request.callback or request.callback_url is not None:
-            scope[_PASSED] = True
-            await self._router(scope, replay(body, receive), send)
-            return
+    async def _create_audio_length(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await self._plain_body(scope, receive)
+        try:
+            request = LegacyAudioRequest.model_validate_json(body)
+        except ValidationError:
+            raise _Handoff(body) from None
+        if request.callback or request.callback_url is not None:
+            raise _Handoff(body)
         state = scope["app"].state
         owner = caller(state, bearer_token(_header(scope, b"authorization")))
         jobs: JobService = state.jobs
-        payload = {"url": str(request.audio_url)}
-        job, _ = await jobs.submit(resolve_task("audio.length"), payload, owner)
+        job, _ = await jobs.submit(
+            resolve_task("audio.length"), {"url": str(request.audio_url)}, owner
+        )
         await _answer(send, 201, orjson.dumps({"id": job.id}))
 
+    async def _plain_body(self, scope: Scope, receive: Receive) -> bytes:
+        """The body of a JSON request of declared length within the limits; otherwise hand
+        the request on (``LimitsMiddleware`` and FastAPI answer what is wrong with it)."""
+        media = (_header(scope, b"content-type") or b"").split(b";", 1)[0].strip().lower()
+        length = _header(scope, b"content-length") or b""
+        if media != b"application/json" or not length.isdigit() or int(length) > self.max_body:
+            raise _Handoff(None)
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if len(body) > self.max_body or json_depth(body) > self.max_depth:
+            raise _Handoff(body)
+        return body
 
-def install(app: FastAPI) -> None:
-    """Put the fast routes first, in front of the FastAPI routes of the same paths."""
-    app.router.routes[:0] = FastLane(app.router).routes()
+
+async def _render(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+    """Answer ``exc`` with the app's own handler for it, as ExceptionMiddleware would; an
+    exception no handler takes goes up to ServerErrorMiddleware (500), as it would."""
+    handlers: dict[Any, Any] = scope["app"].exception_handlers
+    for cls in type(exc).__mro__:
+        handler = handlers.get(cls)
+        if handler is not None and cls not in (Exception, 500):
+            response = await handler(Request(scope, receive), exc)
+            await response(scope, receive, send)
+            return
+    raise exc
+
+
+def install(app: FastAPI, instruments: RequestMetrics, max_body: int, max_depth: int) -> None:
+    """Make the fast lane the outermost of the app's middlewares (add it last)."""
+    app.add_middleware(
+        FastLane, instruments=instruments, max_body_bytes=max_body, max_json_depth=max_depth
+    )

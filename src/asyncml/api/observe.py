@@ -49,11 +49,14 @@ class ObserveMiddleware:
             self.instruments.observe(scope["method"], route, status, time.perf_counter() - start)
 
 
-def install(app: FastAPI) -> None:
-    """Request metrics in a registry of the app's own, ``GET /metrics``, ``GET /v1/queues``."""
+def install(app: FastAPI) -> RequestMetrics:
+    """Request metrics in a registry of the app's own, ``GET /metrics``, ``GET /v1/queues``;
+    returns the instruments (the fast lane records into them too)."""
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     app.state.metrics_registry = registry
-    app.add_middleware(ObserveMiddleware, instruments=RequestMetrics(registry))
+    instruments = RequestMetrics(registry)
+    app.add_middleware(ObserveMiddleware, instruments=instruments)
     app.include_router(metrics.router)
     app.include_router(queues.router)
+    return instruments

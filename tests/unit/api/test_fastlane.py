@@ -26,8 +26,12 @@ OTHER_KEY = "bob-key-0123456789abcdef0"
 
 
 def _without_fast_lane(app: FastAPI) -> FastAPI:
-    app.router.routes[:] = [r for r in app.router.routes if not isinstance(r, fastlane._FastRoute)]
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not fastlane.FastLane]
     return app
+
+
+def _has_fast_lane(app: FastAPI) -> bool:
+    return any(m.cls is fastlane.FastLane for m in app.user_middleware)
 
 
 def _pair(**settings: Any) -> Iterator[tuple[TestClient, TestClient]]:
@@ -35,7 +39,7 @@ def _pair(**settings: Any) -> Iterator[tuple[TestClient, TestClient]]:
     redis.Redis.from_url(URL).flushdb()
     base = Settings(store_url=URL, broker_url=URL, **settings)
     fast, full = create_app(base), _without_fast_lane(create_app(base))
-    assert any(isinstance(r, fastlane._FastRoute) for r in fast.router.routes)
+    assert _has_fast_lane(fast) and not _has_fast_lane(full)
     with TestClient(fast) as a, TestClient(full) as b:
         yield a, b
     redis.Redis.from_url(URL).flushdb()
@@ -159,3 +163,28 @@ def test_request_metrics_name_the_route_template(clients: tuple[TestClient, Test
     assert 'route="/audio/length",status="201"' in metrics
     assert 'route="/audio/length",status="422"' in metrics
     assert job_id not in metrics
+
+
+def test_plain_requests_stay_in_the_fast_lane_and_the_rest_are_handed_on(
+    clients: tuple[TestClient, TestClient],
+) -> None:
+    fast, _ = clients
+    assert fast.get("/healthz").status_code == 200  # builds the middleware stack
+    layer: Any = fast.app.middleware_stack  # type: ignore[attr-defined]
+    while not isinstance(layer, fastlane.FastLane):
+        layer = layer.app
+    below, handed = layer.app, []
+
+    async def recording(scope: Any, receive: Any, send: Any) -> None:
+        handed.append(scope["path"])
+        await below(scope, receive, send)
+
+    layer.app = recording
+    job_id = fast.post("/audio/length", json={"audio_url": "http://x.example/a"}).json()["id"]
+    assert fast.get(f"/task/{job_id}").status_code == 202
+    assert fast.get("/task/no-such-job").status_code == 404
+    assert handed == []
+    fast.post("/audio/length", content=b"{", headers={"content-type": "application/json"})
+    fast.post("/audio/length", json={"audio_url": "http://x.example/a", "callback": True})
+    fast.get("/v1/jobs")
+    assert handed == ["/audio/length", "/audio/length", "/v1/jobs"]
