@@ -81,9 +81,17 @@ def test_a_killed_connection_is_replaced_and_the_command_sent_again(
         connection = PipelinedConnection(URL)
         try:
             await connection.execute("CLIENT", "SETNAME", "asyncml-pipelined-test")
-            redis.Redis.from_url(URL).client_kill_filter(_type="normal", skipme=True)
-            await asyncio.sleep(0.05)  # the close reaches the protocol
-            return await connection.execute("PING")
+            first = connection._protocol
+            assert first is not None
+            killed = redis.Redis.from_url(URL).client_kill_filter(_type="normal", skipme=True)
+            assert killed >= 1
+            deadline = asyncio.get_running_loop().time() + 5
+            while first.lost is None:  # the close reaches the protocol
+                assert asyncio.get_running_loop().time() < deadline, "the kill was not seen"
+                await asyncio.sleep(0.01)
+            reply = await connection.execute("PING")
+            assert connection._protocol is not first  # a new connection answered
+            return reply
         finally:
             await connection.close()
 

@@ -106,6 +106,31 @@ def test_bad_submits_get_the_fastapi_answer(
     )
 
 
+def test_bodies_the_limits_refuse_get_the_same_answers() -> None:
+    for fast, full in _pair(max_body_bytes=1024, max_json_depth=4):
+        cases: list[tuple[bytes, dict[str, str]]] = [
+            (b'{"audio_url": "' + b"a" * 2000 + b'"}', {}),  # over the body cap
+            (b'{"audio_url": [[[[["x"]]]]]}', {}),  # nested deeper than the limit
+        ]
+        for content, extra in cases:
+            headers = {"content-type": "application/json", **extra}
+            _same(
+                fast.post("/audio/length", content=content, headers=headers),
+                full.post("/audio/length", content=content, headers=headers),
+            )
+
+        def chunked() -> Iterator[bytes]:  # no Content-Length: the limits count as it comes
+            yield b'{"audio_url": "http://x.example/a'
+            yield b"b" * 2000 + b'"}'
+
+        answers = [
+            c.post("/audio/length", content=chunked(), headers={"content-type": "application/json"})
+            for c in (fast, full)
+        ]
+        assert answers[0].status_code == answers[1].status_code == 413
+        assert answers[0].json() == answers[1].json()
+
+
 def test_a_callback_submit_is_handed_to_the_fastapi_route(
     clients: tuple[TestClient, TestClient],
 ) -> None:
