@@ -29,12 +29,13 @@ import orjson
 from fastapi import FastAPI
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from asyncml import logs
 from asyncml.api.deps import bearer_token, caller
 from asyncml.api.jobs import JobService, resolve_task
-from asyncml.api.limits import json_depth, replay
+from asyncml.api.limits import BodyTooLargeError, answer_too_large, json_depth, read_body, replay
+from asyncml.api.observe import StatusRecorder
 from asyncml.events import legacy_result
 from asyncml.metrics.exposition import RequestMetrics
 from asyncml.schemas import LegacyAudioRequest
@@ -91,14 +92,7 @@ class FastLane:
     ) -> None:
         logs.bind_job(job_id)
         start = time.perf_counter()
-        status, handed = 500, False
-
-        async def counted(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        counted, handed = StatusRecorder(send), False
         try:
             if job_id is not None:
                 await self._read_task(scope, receive, counted, job_id)
@@ -109,12 +103,14 @@ class FastLane:
             handed = True
             rest = receive if handoff.body is None else replay(handoff.body, receive)
             await self.app(scope, rest, send)
+        except BodyTooLargeError:  # more than it declared: as LimitsMiddleware answers it
+            await answer_too_large(counted, self.max_body)
         except Exception as exc:
             await _render(scope, receive, counted, exc)
         finally:
             if not handed:
                 seconds = time.perf_counter() - start
-                self.instruments.observe(scope["method"], template, status, seconds)
+                self.instruments.observe(scope["method"], template, counted.status, seconds)
 
     async def _read_task(self, scope: Scope, receive: Receive, send: Send, job_id: str) -> None:
         state = scope["app"].state
@@ -147,16 +143,9 @@ class FastLane:
         length = _header(scope, b"content-length") or b""
         if media != b"application/json" or not length.isdigit() or int(length) > self.max_body:
             raise _Handoff(None)
-        chunks = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        if len(body) > self.max_body or json_depth(body) > self.max_depth:
+        # Declared within the cap, and uvicorn delivers no more than it declares.
+        body = await read_body(receive, self.max_body)
+        if json_depth(body) > self.max_depth:
             raise _Handoff(body)
         return body
 

@@ -57,8 +57,34 @@ async def _answer(send: Send, status: int, code: str, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class _BodyTooLargeError(Exception):
+class BodyTooLargeError(Exception):
     pass
+
+
+def too_large_message(max_body: int) -> str:
+    return f"the request body is larger than {max_body} bytes (ASYNCML_MAX_BODY_BYTES)"
+
+
+async def answer_too_large(send: Send, max_body: int) -> None:
+    await _answer(send, 413, "too_large", too_large_message(max_body))
+
+
+async def read_body(receive: Receive, max_body: int) -> bytes:
+    """The whole request body; BodyTooLargeError as soon as it passes ``max_body``."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_body:
+            raise BodyTooLargeError
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
 
 
 class LimitsMiddleware:
@@ -72,9 +98,7 @@ class LimitsMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        too_large = (
-            f"the request body is larger than {self.max_body} bytes (ASYNCML_MAX_BODY_BYTES)"
-        )
+        too_large = too_large_message(self.max_body)
         length = headers.get(b"content-length", b"")
         if length.isdigit() and int(length) > self.max_body:
             await _answer(send, 413, "too_large", too_large)
@@ -85,8 +109,8 @@ class LimitsMiddleware:
         ):
             # FastAPI parses these as JSON: read them here (capped) and look at the nesting.
             try:
-                body = await self._read(receive)
-            except _BodyTooLargeError:
+                body = await read_body(receive, self.max_body)
+            except BodyTooLargeError:
                 await _answer(send, 413, "too_large", too_large)
                 return
             if json_depth(body) > self.max_depth:
@@ -118,22 +142,6 @@ class LimitsMiddleware:
         except Exception:
             if not answered:
                 raise
-
-    async def _read(self, receive: Receive) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                raise _BodyTooLargeError
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
 
 
 def replay(body: bytes, receive: Receive) -> Receive:

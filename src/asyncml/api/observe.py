@@ -22,6 +22,19 @@ from asyncml.metrics.exposition import RequestMetrics
 _JOB_PATH = re.compile(r"^/(?:v1/jobs|task)/([0-9A-Za-z_-]{1,64})(?:/|$)")
 
 
+class StatusRecorder:
+    """A ``send`` that notes the status of the answer it passes on (500 until one starts)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.status = 500
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self._send(message)
+
+
 class ObserveMiddleware:
     def __init__(self, app: ASGIApp, instruments: RequestMetrics) -> None:
         self.app = app
@@ -33,20 +46,14 @@ class ObserveMiddleware:
             return
         match = _JOB_PATH.match(scope["path"])
         logs.bind_job(match.group(1) if match else None)
-        status = 500
         start = time.perf_counter()
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        recorder = StatusRecorder(send)
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive, recorder)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.instruments.observe(scope["method"], route, status, time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            self.instruments.observe(scope["method"], route, recorder.status, seconds)
 
 
 def install(app: FastAPI) -> RequestMetrics:
