@@ -1,19 +1,43 @@
-"""asyncml: an asynchronous ML inference service."""
+"""asyncml: an asynchronous ML inference service.
+
+The public surface (pinned by ``tests/unit/test_public_api.py``):
+
+- serving a model: ``task`` (the class decorator), ``Context`` (what ``run`` gets as
+  ``ctx``), ``TaskError`` (fail a job with a stable code); ``asyncml.testing`` runs a task
+  in-process for unit tests;
+- calling asyncml: ``Client`` and ``AsyncClient`` (the SDK, over HTTP only).
+"""
 
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-if TYPE_CHECKING:  # type checkers see the real classes; at run time they load on first use
+if TYPE_CHECKING:  # type checkers see the real names; at run time they load on first use
+    from asyncml.authoring import Context as Context
+    from asyncml.authoring import TaskError as TaskError
+    from asyncml.authoring import task as task
     from asyncml.client import AsyncClient as AsyncClient
     from asyncml.client import Client as Client
 
+_LAZY = {
+    "Client": "asyncml.client",
+    "AsyncClient": "asyncml.client",
+    "task": "asyncml.authoring",
+    "Context": "asyncml.authoring",
+    "TaskError": "asyncml.authoring",
+}
+
+__all__ = ["AsyncClient", "Client", "Context", "TaskError", "__version__", "task"]
+
 
 def __getattr__(name: str) -> object:
-    # The SDK on first use only: ``import asyncml`` stays free of httpx for the server side,
-    # and ``asyncml.Client`` never loads server code.
-    if name in ("Client", "AsyncClient"):
-        import asyncml.client
+    # Loaded on first use: ``import asyncml`` stays free of httpx and pydantic, the SDK never
+    # loads server code, and a task module loads no client code.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
 
-        return getattr(asyncml.client, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -5,15 +5,18 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from pydantic import ValidationError
 
 from asyncml import logs
-from asyncml.catalog import QUEUES
 from asyncml.console import register as register_client_commands
 from asyncml.monitor import flower
 from asyncml.settings import Settings
+
+if TYPE_CHECKING:
+    from asyncml.authoring import TaskDefinition
 
 
 def _settings(**overrides: object) -> Settings:
@@ -53,6 +56,34 @@ def _ensure_embedded(settings: Settings) -> bool:
         return server.ensure_running()
     except EmbeddedServerError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _load_tasks(settings: Settings, extra: tuple[str, ...] = ()) -> list[TaskDefinition]:
+    """The tasks of the installed packages' entry points, ASYNCML_TASKS and ``--tasks``."""
+    from asyncml.plugins import TaskLoadError, discover
+
+    strings = [*settings.tasks.split(","), *(p for item in extra for p in item.split(","))]
+    try:
+        found = discover([s for s in strings if s.strip()])
+    except TaskLoadError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not found:
+        raise click.ClickException(
+            "no tasks found: install a package that declares [project.entry-points."
+            '"asyncml.tasks"], or name them with --tasks module:Class (or ASYNCML_TASKS)'
+        )
+    return found
+
+
+TASKS_OPTION = click.option(
+    "--tasks",
+    "-t",
+    "extra_tasks",
+    multiple=True,
+    metavar="MODULE[:ATTR]",
+    help="Also load these task classes or modules (repeatable or comma-separated), besides "
+    "the installed packages' asyncml.tasks entry points [env: ASYNCML_TASKS].",
+)
 
 
 HOST = click.option(
@@ -116,11 +147,17 @@ def main(log_format: str | None) -> None:
 @PORT
 @DATA_DIR
 @INSECURE
+@TASKS_OPTION
 @click.option(
     "--concurrency", type=int, default=2, show_default=True, help="Processes per queue's worker."
 )
 def up(
-    host: str | None, port: int | None, data_dir: Path | None, insecure: bool, concurrency: int
+    host: str | None,
+    port: int | None,
+    data_dir: Path | None,
+    insecure: bool,
+    extra_tasks: tuple[str, ...],
+    concurrency: int,
 ) -> None:
     """Run the whole system: the API plus a worker for every queue.
 
@@ -128,11 +165,22 @@ def up(
     hold, and the embedded server is shut down if this command started it.
     """
     from asyncml.launcher import Launcher
+    from asyncml.worker.queues import all_queues
 
     settings = _api_settings(insecure, host=host, port=port, data_dir=data_dir)
     _logging(settings.log_level, settings.log_format)
+    _share_tasks(extra_tasks)
+    queues = all_queues(_load_tasks(settings, extra_tasks))
     started = _ensure_embedded(settings)
-    sys.exit(Launcher(settings, concurrency=concurrency, owns_server=started).run())
+    launcher = Launcher(settings, queues=queues, concurrency=concurrency, owns_server=started)
+    sys.exit(launcher.run())
+
+
+def _share_tasks(extra: tuple[str, ...]) -> None:
+    """Pass ``--tasks`` on to the processes this command starts, through ASYNCML_TASKS."""
+    if extra:
+        current = os.environ.get("ASYNCML_TASKS", "")
+        os.environ["ASYNCML_TASKS"] = ",".join(filter(None, [current, *extra]))
 
 
 @main.command()
@@ -160,12 +208,16 @@ def api(host: str | None, port: int | None, data_dir: Path | None, insecure: boo
     )
 
 
-def _queues(_: click.Context, __: click.Parameter, value: str) -> list[str]:
+def _queues(value: str | None, known: tuple[str, ...]) -> list[str]:
+    if value is None:
+        return list(known)
     names = [q.strip() for q in value.split(",") if q.strip()]
-    unknown = sorted(set(names) - set(QUEUES))
+    unknown = sorted(set(names) - set(known))
     if not names or unknown:
         raise click.BadParameter(
-            f"unknown queue(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(QUEUES)}"
+            f"no loaded task uses queue(s) {', '.join(unknown) or '(none)'}; the loaded "
+            f"tasks' queues are {', '.join(known)} (load more with --tasks)",
+            param_hint="--queues",
         )
     return names
 
@@ -174,11 +226,11 @@ def _queues(_: click.Context, __: click.Parameter, value: str) -> list[str]:
 @click.option(
     "--queues",
     "-Q",
-    default=",".join(QUEUES),
-    show_default=True,
-    callback=_queues,
-    help="Comma-separated queues this worker serves.",
+    default=None,
+    help="Comma-separated queues this worker serves [default: every queue of the loaded "
+    "tasks, and webhooks].",
 )
+@TASKS_OPTION
 @click.option(
     "--concurrency",
     "-c",
@@ -204,7 +256,8 @@ def _queues(_: click.Context, __: click.Parameter, value: str) -> list[str]:
 @click.option("--in-hand-file", type=click.Path(path_type=Path), hidden=True)
 @DATA_DIR
 def worker(
-    queues: list[str],
+    queues: str | None,
+    extra_tasks: tuple[str, ...],
     concurrency: int,
     name: str | None,
     pool: str | None,
@@ -213,14 +266,26 @@ def worker(
 ) -> None:
     """Run a Celery worker for the given queues.
 
+    It serves the tasks of its queues among those it loads: the installed packages'
+    asyncml.tasks entry points, ASYNCML_TASKS and --tasks. On start it writes their
+    manifests to the task registry, so the API accepts their jobs within seconds.
+
     Start as many as you like, on as many hosts as you like, with the same
     ASYNCML_BROKER_URL and ASYNCML_STORE_URL.
     """
-    import os
-
     from asyncml.worker import create_celery, processes, solo, transport
+    from asyncml.worker.app import check_limits
+    from asyncml.worker.queues import all_queues
 
     settings = _settings(data_dir=data_dir)
+    _share_tasks(extra_tasks)
+    tasks = _load_tasks(settings, extra_tasks)
+    try:
+        check_limits(settings, tasks)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    served_queues = _queues(queues, all_queues(tasks))
+    served = [t for t in tasks if t.queue in served_queues]
     if pool is not None:
         settings = settings.model_copy(update={"worker_pool": pool})
     if settings.effective_worker_pool == "solo" and not settings.broker_is_redis:
@@ -232,19 +297,21 @@ def worker(
     _logging(settings.log_level, settings.log_format)
     _ensure_embedded(settings)
     if in_hand_file is not None:  # one process of a solo worker
-        app = create_celery(settings)
+        app = create_celery(settings, served)
         solo.install(app, in_hand_file)
         pool, concurrency = "solo", 1
     elif settings.effective_worker_pool == "solo":
-        sys.exit(processes.run(settings, queues, concurrency, name))
+        _register(settings, served)
+        sys.exit(processes.run(settings, served_queues, concurrency, name))
     else:
-        app = create_celery(settings)
+        _register(settings, served)
+        app = create_celery(settings, served)
         pool = "prefork"
-    node = name or f"{'+'.join(queues)}-{os.getpid()}@%h"
+    node = name or f"{'+'.join(served_queues)}-{os.getpid()}@%h"
     app.worker_main(
         [
             "worker",
-            f"--queues={','.join(queues)}",
+            f"--queues={','.join(served_queues)}",
             f"--concurrency={concurrency}",
             f"--pool={pool}",
             f"--hostname={node}",
@@ -255,5 +322,82 @@ def worker(
     )
 
 
+def _register(settings: Settings, tasks: list[TaskDefinition]) -> None:
+    """Advertise the tasks now, before the worker connects: the API learns them at once.
+    The worker's heartbeat writes them again, so a store that is down now is no obstacle."""
+    import logging
+
+    import redis
+
+    from asyncml.store.registry import Registry
+
+    client = redis.Redis.from_url(settings.effective_store_url, socket_timeout=5)
+    try:
+        Registry(client).register([t.manifest() for t in tasks])
+    except redis.RedisError as exc:
+        logging.getLogger(__name__).warning("task registry not written yet: %s", exc)
+    finally:
+        client.close()
+
+
+@click.command("register")
+@TASKS_OPTION
+@DATA_DIR
+def register_tasks(extra_tasks: tuple[str, ...], data_dir: Path | None) -> None:
+    """Write the loaded tasks' manifests to the registry without starting a worker.
+
+    For a deployment that scales workers to zero (KEDA): the API accepts a task's jobs once
+    its manifest is in the registry, and they wait in the queue until a worker starts.
+    """
+    import redis
+
+    from asyncml.store.registry import Registry
+
+    settings = _settings(data_dir=data_dir)
+    tasks = _load_tasks(settings, extra_tasks)
+    _ensure_embedded(settings)
+    client = redis.Redis.from_url(settings.effective_store_url, socket_timeout=5)
+    try:
+        Registry(client).register([t.manifest() for t in tasks])
+    except redis.RedisError as exc:
+        raise click.ClickException(f"the job store did not answer: {exc}") from None
+    finally:
+        client.close()
+    for t in tasks:
+        click.echo(f"registered {t.key} (queue {t.queue})")
+
+
+@click.command("forget")
+@click.argument("task")
+@DATA_DIR
+def forget_task(task: str, data_dir: Path | None) -> None:
+    """Remove TASK (NAME, or NAME@VERSION for one version) from the registry.
+
+    The API stops accepting its jobs within a second. A worker still serving it writes it
+    back on its next heartbeat: stop those workers first.
+    """
+    import redis
+
+    from asyncml.store.registry import Registry
+
+    settings = _settings(data_dir=data_dir)
+    _ensure_embedded(settings)
+    name, _, version = task.partition("@")
+    client = redis.Redis.from_url(settings.effective_store_url, socket_timeout=5)
+    try:
+        removed = Registry(client).forget(name, version or None)
+    except redis.RedisError as exc:
+        raise click.ClickException(f"the job store did not answer: {exc}") from None
+    finally:
+        client.close()
+    if not removed:
+        raise click.ClickException(f"no task {task!r} in the registry")
+    click.echo(f"forgot {', '.join(removed)}")
+
+
 main.add_command(flower)
 register_client_commands(main)
+_tasks_group = main.commands["tasks"]
+assert isinstance(_tasks_group, click.Group)
+_tasks_group.add_command(register_tasks)
+_tasks_group.add_command(forget_task)

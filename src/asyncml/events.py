@@ -19,7 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from asyncml.schemas import LEGACY_STATUS, Job, JobStatus, LegacyTaskResult
+import orjson
+
+from asyncml.schemas import LEGACY_STATUS, Job, JobStatus, LegacyTaskResult, Progress
 
 PREFIX = "asyncml"
 WEBHOOK_DUE_KEY = f"{PREFIX}:wh:due"
@@ -110,12 +112,20 @@ def _text(raw: Mapping[Any, Any], name: str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def event_name(raw: Mapping[Any, Any]) -> str:
+    """The SSE event name of a log entry: its status, or ``progress`` for a progress entry."""
+    return "progress" if _text(raw, "progress") else _text(raw, "status")
+
+
 def event_view(job: Job, raw: Mapping[Any, Any]) -> Job:
     """The job as it was at an event, from its current record and the event's fields
     (``status``, ``at``, ``attempts``): a later state never leaks into an earlier event."""
     status = JobStatus(_text(raw, "status"))
     at = dt.datetime.fromtimestamp(float(_text(raw, "at")), tz=dt.UTC)
     update: dict[str, Any] = {"status": status, "attempts": int(_text(raw, "attempts") or 0)}
+    progress = _text(raw, "progress")
+    if status in (JobStatus.QUEUED, JobStatus.STARTED):
+        update["progress"] = Progress(**orjson.loads(progress)) if progress else None
     if status == JobStatus.QUEUED:
         update |= {"started_at": None, "finished_at": None, "result": None, "error": None}
     elif status == JobStatus.STARTED:

@@ -8,11 +8,11 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from types import FrameType
 
 import httpx
 
-from asyncml.catalog import QUEUES
 from asyncml.settings import Settings
 from asyncml.supervise import Child, Supervisor
 
@@ -21,8 +21,16 @@ READY_TIMEOUT_S = 60.0
 
 
 class Launcher:
-    def __init__(self, settings: Settings, *, concurrency: int, owns_server: bool) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        queues: Sequence[str],
+        concurrency: int,
+        owns_server: bool,
+    ) -> None:
         self.settings = settings
+        self.queues = list(queues)
         self.owns_server = owns_server
         self.stopping = False
         python = [sys.executable, "-m", "asyncml"]
@@ -30,7 +38,7 @@ class Launcher:
             Child(
                 f"worker:{q}", [*python, "worker", "--queues", q, "--concurrency", str(concurrency)]
             )
-            for q in QUEUES
+            for q in self.queues
         ]
         env = os.environ | {
             "ASYNCML_HOST": settings.host,
@@ -97,7 +105,7 @@ class Launcher:
         click_echo = sys.stdout.write
         click_echo(
             f"asyncml is up: API on {self._url()} (docs at {self._url()}/docs), "
-            f"workers for {', '.join(QUEUES)}; {where}. Ctrl-C to stop.\n"
+            f"workers for {', '.join(self.queues)}; {where}. Ctrl-C to stop.\n"
         )
         sys.stdout.flush()
 

@@ -41,7 +41,7 @@ def flower(port: int, address: str, flower_args: tuple[str, ...]) -> None:
             "task events are off (ASYNCML_TASK_EVENTS=false): Flower shows workers and "
             "queues but no tasks"
         )
-    app = create_celery(settings, with_tasks=False)
+    app = create_celery(settings)
     events = "true" if settings.task_events else "false"
     argv = ["flower", f"--port={port}", f"--address={address}", f"--enable_events={events}"]
     app.start([*argv, *flower_args])

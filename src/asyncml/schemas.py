@@ -13,10 +13,11 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    WithJsonSchema,
     model_validator,
 )
 
-from asyncml.dates import format_draw_date, parse_draw_date
+from asyncml.dates import parse_draw_date
 
 
 class JobStatus(StrEnum):
@@ -51,9 +52,17 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# ---- task inputs and outputs ------------------------------------------------------------
+# ---- field types shared by the original routes and the built-in tasks --------------------
 
-HttpUrl = Annotated[AnyHttpUrl, Field(description="http:// or https:// URL of the audio file")]
+# The patterns are what the API's JSON Schema validation sees (it never runs these
+# validators); the worker validates again with the full types.
+HttpUrl = Annotated[
+    AnyHttpUrl,
+    Field(
+        description="http:// or https:// URL of the audio file",
+        json_schema_extra={"pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]+"},
+    ),
+]
 
 
 def _draw_date(value: str | dt.date) -> dt.date:
@@ -63,67 +72,16 @@ def _draw_date(value: str | dt.date) -> dt.date:
 DrawDate = Annotated[
     str | dt.date,
     AfterValidator(_draw_date),
-    Field(description="draw date, YYYY-MM-DD or DD-MM-YYYY", examples=["2024-01-05"]),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^(\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+            r"|(0[1-9]|[12]\d|3[01])-(0[1-9]|1[0-2])-\d{4})$",
+            "description": "draw date, YYYY-MM-DD or DD-MM-YYYY",
+            "examples": ["2024-01-05"],
+        }
+    ),
 ]
-
-
-class AudioUrlInput(Strict):
-    url: HttpUrl
-
-
-class AudioLengthOutput(BaseModel):
-    audio_length: float = Field(description="duration in seconds")
-    sample_rate: int
-    channels: int
-    format: str
-    frames: int | None = None
-    bytes_fetched: int = Field(description="bytes downloaded to answer")
-
-
-class AudioGenderSegment(BaseModel):
-    start: float = Field(description="seconds from the start of the audio")
-    end: float
-    gender: Literal["male", "female"] | None = Field(
-        description="null for a segment too short to judge alone"
-    )
-    confidence: float | None = None
-    median_f0_hz: float | None = None
-
-
-class AudioGenderOutput(BaseModel):
-    gender: Literal["male", "female"] | None = Field(
-        description="the speaker's gender as the voice suggests it; null when there is no "
-        "usable speech (see reason)"
-    )
-    confidence: float | None = Field(
-        description="calibrated probability of the answer given (0.5-1); null with no answer"
-    )
-    median_f0_hz: float | None = Field(description="median pitch of the voiced speech")
-    speech_seconds: float = Field(description="seconds of speech found")
-    reason: Literal["no_speech", "no_voiced_speech", "not_speech_like"] | None = Field(
-        default=None, description="why gender is null"
-    )
-    segments: list[AudioGenderSegment] | None = Field(
-        default=None, description="speech segments, each judged alone when long enough"
-    )
-
-
-class EuroResultsInput(Strict):
-    draw_date: DrawDate
-
-    def draw_day(self) -> dt.date:
-        value = self.draw_date
-        assert isinstance(value, dt.date)
-        return value
-
-    def path_segment(self) -> str:
-        return format_draw_date(self.draw_day())
-
-
-class EuroResultsOutput(BaseModel):
-    draw_date: str
-    numbers: list[int] = Field(min_length=5, max_length=5)
-    stars: list[int] = Field(min_length=2, max_length=2)
 
 
 # ---- jobs ----------------------------------------------------------------------------------
@@ -173,6 +131,14 @@ class WebhookAttempt(BaseModel):
     next_attempt_at: dt.datetime | None = None
 
 
+class Progress(BaseModel):
+    """The latest progress a running job reported (``ctx.progress``)."""
+
+    done: float
+    total: float | None = None
+    message: str | None = None
+
+
 class JobLinks(BaseModel):
     self: str
     cancel: str
@@ -182,8 +148,14 @@ class JobLinks(BaseModel):
 class Job(BaseModel):
     id: str
     task: str
+    version: str | None = Field(
+        default=None, description="the task version the input was validated against"
+    )
     status: JobStatus
     input: dict[str, Any]
+    progress: Progress | None = Field(
+        default=None, description="the latest progress the task reported while running"
+    )
     result: Any | None = None
     error: ErrorInfo | None = None
     attempts: int = 0
@@ -212,12 +184,28 @@ class JobPage(BaseModel):
     next_cursor: str | None = Field(default=None, description="pass as ?cursor= for the next page")
 
 
+class SetupError(BaseModel):
+    worker: str = Field(description="the worker node whose setup() failed")
+    error: str
+    at: dt.datetime
+
+
 class TaskInfo(BaseModel):
     name: str
+    version: str
+    versions: list[str] = Field(description="every registered version, newest first")
     queue: str
     description: str
     input_schema: dict[str, Any]
     output_schema: dict[str, Any]
+    limits: dict[str, Any] = Field(
+        default_factory=dict, description="time limits and attempts; null: the worker's default"
+    )
+    schema_hash: str
+    workers: int = Field(description="workers online that serve this version and are set up")
+    setup_errors: list[SetupError] = Field(
+        default_factory=list, description="workers online whose setup() of this task failed"
+    )
     queue_depth: int | None = None
 
 

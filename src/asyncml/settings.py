@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # Redis brokers only. auto: solo on a Redis broker (the embedded one included), else
     # prefork.
     worker_pool: Literal["auto", "prefork", "solo"] = "auto"
+    # Import strings of task classes or modules (comma-separated), added to the installed
+    # packages' ``asyncml.tasks`` entry points; ``asyncml worker --tasks`` adds more.
+    tasks: str = ""
 
     fetch_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     # A body that a fetch no longer needs is read to its end, when at most this much is left,

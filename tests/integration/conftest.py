@@ -19,10 +19,11 @@ import soundfile as sf
 from kombu import Connection
 from mutagen.mp3._util import XingHeader
 
-from asyncml.catalog import QUEUES
 from asyncml.embedded import EmbeddedServer
 from asyncml.models.euro import DrawResult, render_results_page
+from asyncml.plugins import discover
 from asyncml.settings import Settings
+from asyncml.worker.queues import all_queues
 from tests import audio_fixtures as fx
 from tests.conftest import BROKER_DB, RABBIT_VHOST, STORE_DB, require_service
 from tests.integration.fileserver import FileServer
@@ -96,7 +97,7 @@ def _purge_rabbit() -> None:
         )
     with Connection(AMQP_URL, connect_timeout=5) as conn:
         channel = conn.default_channel
-        for queue in QUEUES:
+        for queue in all_queues(discover()):
             try:
                 channel.queue_purge(queue)
             except Exception:  # queue not declared yet
@@ -147,6 +148,8 @@ def start_stack(
     for _ in range(workers):
         stack.start_worker()
     stack.start_api()
+    if workers:
+        stack.wait_tasks()
     return stack
 
 

@@ -15,6 +15,9 @@ from typing import Any, NamedTuple
 
 import httpx
 
+from asyncml.settings import Settings
+from tests.registry import register_builtins
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -83,9 +86,40 @@ class Stack:
             start_new_session=True,
         )
 
-    def start_api(self) -> None:
+    def start_api(self, *, register: bool = True) -> None:
+        """Start the API; with ``register``, write the built-in tasks' manifests first, as a
+        deployment's ``asyncml tasks register`` step does, so jobs are accepted before any
+        worker has started (workers write the same manifests themselves)."""
         self.api = self._spawn("api", "api")
         wait_for(self._ready, 30, f"{self.name} API readiness", every=0.1)
+        if register:
+            register_builtins(self.store_url)
+
+    @property
+    def store_url(self) -> str:
+        where: dict[str, Any] = {
+            "store_url": self.env.get("ASYNCML_STORE_URL") or None,
+            "broker_url": self.env.get("ASYNCML_BROKER_URL") or None,
+        }
+        if self.env.get("ASYNCML_DATA_DIR"):
+            where["data_dir"] = Path(self.env["ASYNCML_DATA_DIR"])
+        return Settings(**where).effective_store_url
+
+    def wait_tasks(
+        self,
+        names: tuple[str, ...] = ("audio.gender", "audio.length", "euro.results"),
+        timeout: float = 60,
+    ) -> None:
+        """Until the API knows ``names`` from the registry, with a worker online for each."""
+
+        def known() -> bool:
+            try:
+                found = {t["name"]: t for t in self.client.get("/v1/tasks").json()}
+            except (httpx.HTTPError, ValueError):
+                return False
+            return all(n in found and found[n]["workers"] > 0 for n in names)
+
+        wait_for(known, timeout, f"{self.name} workers to register {', '.join(names)}", every=0.1)
 
     def _ready(self) -> bool:
         if self.api is not None and self.api.poll() is not None:

@@ -28,9 +28,9 @@ import pytest
 import redis
 from pydantic import ValidationError
 
-from asyncml.catalog import TASKS
 from asyncml.events import event_log_key
 from asyncml.metrics.recording import METRICS_KEY
+from asyncml.plugins import discover
 from asyncml.settings import Settings
 from asyncml.store import job_key
 from asyncml.worker.app import create_celery
@@ -348,7 +348,7 @@ def test_duplicate_delivery_of_a_running_job_waits_for_its_lease(
     try:
         job = stack.submit("audio.length", {"url": url}).json()
         stack.wait_status(job["id"], "started")
-        spec = TASKS["audio.length"]
+        spec = next(t for t in discover() if t.name == "audio.length")
         payload = {"url": url}
         celery.send_task(
             spec.celery_name, args=(job["id"], payload), task_id=job["id"], queue=spec.queue

@@ -18,7 +18,6 @@ import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
-from asyncml.catalog import QUEUES, SERVICE_QUEUES
 from asyncml.metrics.exposition import (
     RequestMetrics,
     queue_families,
@@ -26,8 +25,11 @@ from asyncml.metrics.exposition import (
     store_families,
 )
 from asyncml.metrics.queues import QueueStats
+from asyncml.plugins import discover
 from asyncml.settings import Settings
+from asyncml.worker.queues import SERVICE_QUEUES, all_queues
 
+QUEUES = all_queues(discover())
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 KEDA = "keda.sh/v1alpha1"

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
+from asyncml.authoring import Context
 from asyncml.errors import (
     DestinationNotAllowedError,
     DownloadError,
@@ -37,9 +38,8 @@ from asyncml.net import Egress, EgressPolicy
 from asyncml.net.body import DRAIN_SECONDS
 from asyncml.net.pinning import READ_CHUNK
 from asyncml.net.policy import address_problem
-from asyncml.schemas import AudioLengthOutput, AudioUrlInput
 from asyncml.settings import Settings
-from asyncml.worker.audio import audio_length
+from asyncml.tasks.audio_length import AudioLength, AudioLengthTask, AudioUrl
 from asyncml.worker.context import WorkerContext
 from tests.audio_fixtures import wav_bytes
 
@@ -875,8 +875,9 @@ def worker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[WorkerCo
     ctx.egress.close()
 
 
-def length_job(ctx: WorkerContext, url: str) -> AudioLengthOutput:
-    return audio_length(ctx, AudioUrlInput.model_validate({"url": url}))
+def length_job(ctx: WorkerContext, url: str) -> AudioLength:
+    context = Context("test-job", egress=ctx.egress)
+    return AudioLengthTask().run(AudioUrl.model_validate({"url": url}), context)
 
 
 def test_a_short_rest_is_drained_and_the_connection_reused(

@@ -13,8 +13,8 @@ import pytest
 from pydantic import ValidationError
 from standardwebhooks import Webhook
 
-from asyncml.catalog import QUEUES, TASKS
 from asyncml.launcher import Launcher
+from asyncml.plugins import discover
 from asyncml.settings import Settings
 from asyncml.webhooks import (
     WebhookVerificationError,
@@ -24,6 +24,7 @@ from asyncml.webhooks import (
     verify,
     webhook_id,
 )
+from asyncml.worker.queues import all_queues
 from asyncml.worker.webhooks import judge, retry_after
 
 BODY = b'{"type":"job.completed","data":{"id":"j1","status":"succeeded"}}'
@@ -170,9 +171,11 @@ def test_judge_honours_retry_after() -> None:
 
 
 def test_webhooks_is_a_service_queue_that_up_starts() -> None:
-    assert "webhooks" in QUEUES
-    assert all(spec.queue != "webhooks" for spec in TASKS.values())
-    launcher = Launcher(Settings(), concurrency=1, owns_server=False)
+    tasks = discover()
+    queues = all_queues(tasks)
+    assert "webhooks" in queues
+    assert all(t.queue != "webhooks" for t in tasks)
+    launcher = Launcher(Settings(), queues=queues, concurrency=1, owns_server=False)
     workers = {child.name: child.argv for child in launcher.children}
     assert "worker:webhooks" in workers
     assert workers["worker:webhooks"][-4:-2] == ["--queues", "webhooks"]

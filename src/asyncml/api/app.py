@@ -11,6 +11,7 @@ from fastapi import FastAPI
 import asyncml
 from asyncml.api import fastlane, observe, openapi, problems
 from asyncml.api.broker import Broker
+from asyncml.api.catalog import TaskCatalog
 from asyncml.api.deps import Authenticated
 from asyncml.api.jobs import JobService
 from asyncml.api.limits import LimitsMiddleware, RateLimiter
@@ -36,15 +37,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = AsyncJobStore(settings.effective_store_url, settings.job_retention_s)
         notifier = Notifier(store.redis)
-        broker = Broker(create_celery(settings, with_tasks=False), settings.effective_store_url)
+        broker = Broker(create_celery(settings), settings.effective_store_url)
+        catalog = TaskCatalog(store.redis)
         app.state.settings = settings
+        app.state.catalog = catalog
         app.state.store = store
         app.state.broker = broker
         app.state.jobs = JobService(store, broker, notifier, settings.max_queued)
         await notifier.start()
+        await catalog.start()
         try:
             yield
         finally:
+            await catalog.stop()
             await notifier.stop()
             await broker.close()
             await store.close()

@@ -27,9 +27,9 @@ from redis.backoff import NoBackoff
 
 from asyncml.api.amqp import AmqpPublisher
 from asyncml.api.wire import redis_location, redis_py_url, task_body, task_headers, task_message
-from asyncml.catalog import TaskSpec
 from asyncml.errors import ServiceUnavailableError
 from asyncml.store import Enqueue
+from asyncml.store.registry import TaskManifest
 
 log = logging.getLogger(__name__)
 _BROKER_ERRORS = (KombuError, OSError, ConnectionError, TimeoutError, redis.RedisError)
@@ -62,16 +62,19 @@ class Broker:
         elif url.startswith(("amqp://", "amqps://", "pyamqp://")):
             self._amqp = AmqpPublisher(url.replace("pyamqp://", "amqp://", 1))
 
-    def with_record(self, spec: TaskSpec, job_id: str, payload: dict[str, Any]) -> Enqueue | None:
+    def with_record(
+        self, spec: TaskManifest, job_id: str, payload: dict[str, Any]
+    ) -> Enqueue | None:
         """The message for the store to push with the job's record, when it can."""
         if not self.colocated:
             return None
-        return Enqueue(spec.queue, task_message(spec.celery_name, spec.queue, job_id, payload))
+        message = task_message(spec.celery_name, spec.queue, job_id, payload, spec.version)
+        return Enqueue(spec.queue, message)
 
-    async def publish(self, spec: TaskSpec, job_id: str, payload: dict[str, Any]) -> None:
+    async def publish(self, spec: TaskManifest, job_id: str, payload: dict[str, Any]) -> None:
         """Publish a job whose record did not carry its message (see ``with_record``)."""
         if self._redis is not None:
-            message = task_message(spec.celery_name, spec.queue, job_id, payload)
+            message = task_message(spec.celery_name, spec.queue, job_id, payload, spec.version)
             try:
                 await self._redis.lpush(spec.queue, message)
             except redis.RedisError as exc:
@@ -81,9 +84,10 @@ class Broker:
                 ) from exc
             return
         if self._amqp is not None:
-            headers = task_headers(spec.celery_name, job_id, payload)
+            headers = task_headers(spec.celery_name, job_id, payload, spec.version)
+            body = task_body(job_id, payload, spec.version)
             try:
-                await self._amqp.publish(spec.queue, task_body(job_id, payload), headers, job_id)
+                await self._amqp.publish(spec.queue, body, headers, job_id)
             except ConnectionError as exc:
                 log.error("job %s: could not publish to the broker: %s", job_id, exc)
                 raise ServiceUnavailableError(
@@ -93,7 +97,11 @@ class Broker:
 
         def send() -> None:
             self.celery.send_task(
-                spec.celery_name, args=(job_id, payload), task_id=job_id, queue=spec.queue
+                spec.celery_name,
+                args=(job_id, payload),
+                kwargs={"version": spec.version},
+                task_id=job_id,
+                queue=spec.queue,
             )
 
         try:

@@ -9,6 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.datastructures import State
 
+from asyncml.api.catalog import TaskCatalog
 from asyncml.api.jobs import JobService
 from asyncml.api.limits import RateLimiter
 from asyncml.apikeys import KeyRing
@@ -23,6 +24,11 @@ _bearer = HTTPBearer(auto_error=False, description="an API key from ASYNCML_API_
 async def _service(request: Request) -> JobService:
     service: JobService = request.app.state.jobs
     return service
+
+
+async def _catalog(request: Request) -> TaskCatalog:
+    catalog: TaskCatalog = request.app.state.catalog
+    return catalog
 
 
 async def _settings(request: Request) -> Settings:
@@ -68,6 +74,7 @@ def caller(state: State, key: str | None) -> str:
 
 
 Jobs = Annotated[JobService, Depends(_service)]
+Catalog = Annotated[TaskCatalog, Depends(_catalog)]
 AppSettings = Annotated[Settings, Depends(_settings)]
 Owner = Annotated[str, Depends(_owner)]
 # For routes that need a key but no owner (task and queue listings).

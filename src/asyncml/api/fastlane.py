@@ -32,8 +32,9 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from asyncml import logs
+from asyncml.api.catalog import TaskCatalog
 from asyncml.api.deps import bearer_token, caller
-from asyncml.api.jobs import JobService, resolve_task
+from asyncml.api.jobs import JobService
 from asyncml.api.limits import BodyTooLargeError, answer_too_large, json_depth, read_body, replay
 from asyncml.api.observe import StatusRecorder
 from asyncml.events import legacy_result
@@ -131,9 +132,9 @@ class FastLane:
         state = scope["app"].state
         owner = caller(state, bearer_token(_header(scope, b"authorization")))
         jobs: JobService = state.jobs
-        job, _ = await jobs.submit(
-            resolve_task("audio.length"), {"url": str(request.audio_url)}, owner
-        )
+        catalog: TaskCatalog = state.catalog
+        spec = await catalog.resolve("audio.length")
+        job, _ = await jobs.submit(spec, {"url": str(request.audio_url)}, owner)
         await _answer(send, 201, orjson.dumps({"id": job.id}))
 
     async def _plain_body(self, scope: Scope, receive: Receive) -> bytes:

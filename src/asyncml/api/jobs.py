@@ -16,47 +16,22 @@ import uuid
 from typing import Any
 
 import orjson
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 
 from asyncml import logs
 from asyncml.api.broker import Broker
 from asyncml.api.notify import Notifier
-from asyncml.catalog import TASKS, TaskSpec
 from asyncml.errors import ConflictError, JobNotFoundError, QueueFullError
 from asyncml.events import WebhookTarget
 from asyncml.metrics.queues import queue_position
 from asyncml.schemas import Job, JobStatus
 from asyncml.store import AsyncJobStore, BacklogFull, IdempotencyConflict, StoredJob
+from asyncml.store.registry import TaskManifest
 
 log = logging.getLogger(__name__)
 
 
 class BadRequestError(ValueError):
     """A request the schema let through but that cannot be served (422)."""
-
-
-class UnknownTaskError(BadRequestError):
-    pass
-
-
-def resolve_task(name: str) -> TaskSpec:
-    spec = TASKS.get(name)
-    if spec is None:
-        known = ", ".join(sorted(TASKS))
-        raise UnknownTaskError(f"unknown task {name!r}; known tasks: {known}")
-    return spec
-
-
-def validate_input(spec: TaskSpec, payload: dict[str, Any]) -> dict[str, Any]:
-    """Validate at the edge (422 naming the field) and normalise what the worker gets."""
-    try:
-        model = spec.input_model.model_validate(payload)
-    except ValidationError as exc:
-        errors = [{**e, "loc": ("body", "input", *e["loc"])} for e in exc.errors()]
-        raise RequestValidationError(errors) from None
-    data: dict[str, Any] = model.model_dump(mode="json")
-    return data
 
 
 class JobService:
@@ -74,7 +49,7 @@ class JobService:
 
     async def submit(
         self,
-        spec: TaskSpec,
+        spec: TaskManifest,
         payload: dict[str, Any],
         owner: str,
         idempotency_key: str | None = None,
@@ -103,6 +78,7 @@ class JobService:
                 webhook,
                 max_queued=self.max_queued,
                 enqueue=enqueue,
+                version=spec.version,
             )
         except BacklogFull as exc:
             raise QueueFullError(
@@ -192,4 +168,4 @@ class JobService:
         return [s.job for s in page], (str(following) if following is not None else None)
 
 
-__all__ = ["BadRequestError", "JobService", "UnknownTaskError", "resolve_task", "validate_input"]
+__all__ = ["BadRequestError", "JobService"]

@@ -13,7 +13,8 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 
-from asyncml.api.jobs import BadRequestError, UnknownTaskError
+from asyncml.api.catalog import UnknownTaskError
+from asyncml.api.jobs import BadRequestError
 from asyncml.api.limits import RateLimitedError
 from asyncml.errors import (
     ConflictError,

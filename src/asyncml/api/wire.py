@@ -37,13 +37,20 @@ def _origin(pid: int) -> str:
     return f"asyncml-api-{pid}@{socket.gethostname()}"
 
 
-def task_body(job_id: str, payload: dict[str, Any]) -> bytes:
-    """Celery's protocol 2 body for ``args=(job_id, payload)``: JSON ``[args, kwargs, embed]``."""
+def _kwargs(version: str | None) -> dict[str, str]:
+    return {} if version is None else {"version": version}
+
+
+def task_body(job_id: str, payload: dict[str, Any], version: str | None = None) -> bytes:
+    """Celery's protocol 2 body for ``args=(job_id, payload)`` and ``kwargs={"version": …}``
+    (the task version the input was validated against): JSON ``[args, kwargs, embed]``."""
     embed = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
-    return orjson.dumps([[job_id, payload], {}, embed])
+    return orjson.dumps([[job_id, payload], _kwargs(version), embed])
 
 
-def task_headers(task: str, job_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+def task_headers(
+    task: str, job_id: str, payload: dict[str, Any], version: str | None = None
+) -> dict[str, Any]:
     """Celery's protocol 2 headers for a task sent by name with ``task_id=job_id``."""
     argsrepr = repr((job_id, payload))
     if len(argsrepr) > _REPR_MAX:
@@ -62,7 +69,7 @@ def task_headers(task: str, job_id: str, payload: dict[str, Any]) -> dict[str, A
         "root_id": job_id,
         "parent_id": None,
         "argsrepr": argsrepr,
-        "kwargsrepr": "{}",
+        "kwargsrepr": repr(_kwargs(version)),
         "origin": _origin(os.getpid()),
         "ignore_result": None,
         "replaced_task_nesting": 0,
@@ -71,14 +78,17 @@ def task_headers(task: str, job_id: str, payload: dict[str, Any]) -> dict[str, A
     }
 
 
-def task_message(task: str, queue: str, job_id: str, payload: dict[str, Any]) -> bytes:
+def task_message(
+    task: str, queue: str, job_id: str, payload: dict[str, Any], version: str | None = None
+) -> bytes:
     """The message kombu's Redis transport stores for ``send_task(task, args=(job_id,
-    payload), task_id=job_id, queue=queue)``, ready to ``LPUSH`` onto the list ``queue``."""
+    payload), kwargs={"version": version}, task_id=job_id, queue=queue)``, ready to
+    ``LPUSH`` onto the list ``queue``."""
     envelope = {
-        "body": base64.b64encode(task_body(job_id, payload)).decode("ascii"),
+        "body": base64.b64encode(task_body(job_id, payload, version)).decode("ascii"),
         "content-encoding": "utf-8",
         "content-type": "application/json",
-        "headers": task_headers(task, job_id, payload),
+        "headers": task_headers(task, job_id, payload, version),
         "properties": {
             "correlation_id": job_id,
             "reply_to": "",

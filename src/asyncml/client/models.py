@@ -87,6 +87,9 @@ class TaskInfo:
     input_schema: dict[str, Any]
     output_schema: dict[str, Any]
     queue_depth: int | None = None
+    version: str = ""
+    workers: int | None = None
+    setup_errors: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TaskInfo:
@@ -97,6 +100,9 @@ class TaskInfo:
             input_schema=dict(data.get("input_schema") or {}),
             output_schema=dict(data.get("output_schema") or {}),
             queue_depth=data.get("queue_depth"),
+            version=str(data.get("version", "")),
+            workers=data.get("workers"),
+            setup_errors=list(data.get("setup_errors") or []),
         )
 
     @property

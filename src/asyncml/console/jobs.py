@@ -197,17 +197,24 @@ def jobs(client: Client, status_: str | None, task: str | None, limit: int, as_j
         console(stderr=True).print("no jobs")
 
 
-@click.command(epilog=EXIT_CODES_HELP)
+# ``asyncml tasks`` lists over HTTP; its subcommands (``register``, ``forget``) are operator
+# commands that talk to the job store, added by ``asyncml.cli``.
+@click.group(invoke_without_command=True, epilog=EXIT_CODES_HELP)
 @JSON_OPTION
 @api_command
 def tasks(client: Client, as_json: bool) -> None:
-    """List what the API can run: each task's queue, queued jobs, input fields.
+    """List what the API can run: each task's version, queue, workers online (and failed
+    setups), queued jobs and input fields. Tasks come from the registry that workers write.
 
     \b
     Examples:
       asyncml tasks
       asyncml tasks --json | jq '.[].name'
+      asyncml tasks register --tasks mypkg.tasks     (operators: see --help of each)
+      asyncml tasks forget text.language@1
     """
+    if click.get_current_context().invoked_subcommand is not None:
+        return
     found = client.tasks()
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(t) for t in found], ensure_ascii=False))

@@ -165,13 +165,20 @@ def _fields(task: TaskInfo) -> str:
 def tasks_table(tasks: Iterable[TaskInfo]) -> Table:
     table = Table(box=None, header_style="bold")
     table.add_column("task", no_wrap=True)
+    table.add_column("version", no_wrap=True)
     table.add_column("queue", no_wrap=True)
+    table.add_column("workers", justify="right")
     table.add_column("queued", justify="right")
     table.add_column("input")
     table.add_column("description")
     for task in tasks:
         depth = "?" if task.queue_depth is None else str(task.queue_depth)
-        table.add_row(task.name, task.queue, depth, _fields(task), task.description)
+        workers = Text("?" if task.workers is None else str(task.workers))
+        if task.setup_errors:
+            workers.append(f" ({len(task.setup_errors)} failed setup)", style="red")
+        table.add_row(
+            task.name, task.version, task.queue, workers, depth, _fields(task), task.description
+        )
     return table
 
 

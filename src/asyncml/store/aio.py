@@ -101,6 +101,7 @@ class AsyncJobStore:
         *,
         max_queued: int | None = None,
         enqueue: Enqueue | None = None,
+        version: str | None = None,
     ) -> StoredJob | str:
         """Write a queued record (and push ``enqueue``'s message) in one script; return it.
 
@@ -108,7 +109,9 @@ class AsyncJobStore:
         used before; raise IdempotencyConflict when it was used with another body. With
         ``max_queued``, raise BacklogFull when the queue already holds that many waiting
         jobs (those past retention left out)."""
-        fields = new_record(job_id, task, queue, owner, payload, self.retention_s, webhook)
+        fields = new_record(
+            job_id, task, queue, owner, payload, self.retention_s, webhook, version=version
+        )
         now = time.time()
         idem = idempotency_key(owner, idempotency[0]) if idempotency else ""
         fingerprint = idempotency[1] if idempotency else ""

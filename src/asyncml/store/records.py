@@ -18,7 +18,7 @@ import orjson
 
 from asyncml.events import EMIT_LUA, WEBHOOK_DUE_KEY, WebhookTarget, event_log_key
 from asyncml.metrics.recording import LUA_HOOKS
-from asyncml.schemas import ErrorInfo, Job, JobStatus
+from asyncml.schemas import ErrorInfo, Job, JobStatus, Progress
 
 PREFIX = "asyncml"
 EVENTS_PATTERN = f"{PREFIX}:ev:*"
@@ -104,6 +104,7 @@ if attempts > tonumber(ARGV[2]) then
   redis.call('PUBLISH', ARGV[3], 'failed')
   return {'exhausted', tostring(attempts)}
 end
+redis.call('HDEL', KEYS[1], 'progress')
 redis.call('HSET', KEYS[1], 'status', 'started', 'started_at', ARGV[1],
   'lease_until', tostring(now + tonumber(ARGV[5])))
 emit(KEYS[1], KEYS[2], KEYS[3], 'started', ARGV[1])
@@ -120,6 +121,19 @@ if redis.call('HGET', KEYS[1], 'status') == 'started' then
   return 1
 end
 return 0
+"""
+
+# KEYS: job, event log. ARGV: progress json, now, channel
+# Only a started job takes progress: a late report cannot touch a finished or canceled one.
+# It goes to the event log (a ``progress`` entry), never to webhooks.
+_PROGRESS = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'started' then return 0 end
+redis.call('HSET', KEYS[1], 'progress', ARGV[1])
+local attempts = redis.call('HGET', KEYS[1], 'attempts') or '0'
+redis.call('XADD', KEYS[2], '*', 'status', 'started', 'at', ARGV[2], 'attempts', attempts,
+  'progress', ARGV[1])
+redis.call('PUBLISH', ARGV[3], 'progress')
+return 1
 """
 
 # KEYS: job, event log, webhook outbox. ARGV: new status, field, payload, now, channel
@@ -173,11 +187,15 @@ def decode(raw: Mapping[Any, Any]) -> StoredJob | None:
     retention = float(raw.get(b"retention", b"0"))
     error = raw.get(b"error")
     result = raw.get(b"result")
+    version = raw.get(b"version")
+    progress = raw.get(b"progress")
     job = Job(
         id=raw[b"id"].decode(),
         task=raw[b"task"].decode(),
+        version=version.decode() if version else None,
         status=JobStatus(raw[b"status"].decode()),
         input=orjson.loads(raw[b"input"]),
+        progress=Progress(**orjson.loads(progress)) if progress else None,
         result=orjson.loads(result) if result else None,
         error=ErrorInfo(**orjson.loads(error)) if error else None,
         attempts=int(raw.get(b"attempts", b"0")),
@@ -203,8 +221,12 @@ def new_record(
     payload: dict[str, Any],
     retention_s: int,
     webhook: WebhookTarget | None = None,
+    *,
+    version: str | None = None,
 ) -> dict[str, str | bytes]:
     extra: dict[str, str | bytes] = dict(webhook.fields()) if webhook else {}
+    if version is not None:
+        extra["version"] = version
     return extra | {
         "id": job_id,
         "task": task,

@@ -7,10 +7,12 @@ from typing import Any
 import orjson
 import redis
 
+from asyncml.events import event_log_key
 from asyncml.schemas import JobStatus
 from asyncml.store.direct import DirectScript
 from asyncml.store.records import (
     _FINISH,
+    _PROGRESS,
     _RENEW,
     _START,
     Claim,
@@ -34,6 +36,7 @@ class JobStore:
         self._start = DirectScript(self.redis, _START)
         self._finish = DirectScript(self.redis, _FINISH)
         self._renew = DirectScript(self.redis, _RENEW)
+        self._progress = DirectScript(self.redis, _PROGRESS)
 
     def get(self, job_id: str) -> StoredJob | None:
         return decode(self.redis.hgetall(job_key(job_id)))
@@ -52,6 +55,16 @@ class JobStore:
 
     def renew(self, job_id: str, lease_s: float) -> bool:
         return bool(self._renew(keys=[job_key(job_id)], args=[_now() + lease_s]))
+
+    def progress(self, job_id: str, done: float, total: float | None, message: str | None) -> bool:
+        """Record a running job's progress (a ``progress`` event); False once it has ended."""
+        body = orjson.dumps({"done": done, "total": total, "message": message})
+        keys = [job_key(job_id), event_log_key(job_id)]
+        return bool(self._progress(keys=keys, args=[body, _now(), events_channel(job_id)]))
+
+    def status(self, job_id: str) -> str | None:
+        raw: bytes | None = self.redis.hget(job_key(job_id), "status")  # type: ignore[assignment]
+        return raw.decode() if raw else None
 
     def succeed(self, job_id: str, result: Any) -> str:
         return self._end(job_id, JobStatus.SUCCEEDED, "result", orjson.dumps(result))
@@ -72,6 +85,6 @@ class JobStore:
         self.redis.set(cache_key(name), orjson.dumps(value), ex=ttl_s)
 
     def close(self) -> None:
-        for script in (self._start, self._finish, self._renew):
+        for script in (self._start, self._finish, self._renew, self._progress):
             script.close()
         self.redis.close()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from celery import Celery
 
-from asyncml.catalog import TASKS, WEBHOOK_DELIVER_TASK, WEBHOOK_QUEUE
+from asyncml.authoring import TaskDefinition
 from asyncml.settings import Settings
+from asyncml.worker.queues import WEBHOOK_DELIVER_TASK, WEBHOOK_QUEUE
 
 
-def celery_config(settings: Settings) -> dict[str, object]:
+def celery_config(settings: Settings, tasks: Sequence[TaskDefinition] = ()) -> dict[str, object]:
     transport: dict[str, object] = {}
     if settings.broker_is_redis:
         transport = {
@@ -40,7 +44,7 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "task_soft_time_limit": settings.task_soft_time_limit_s,
         "task_time_limit": settings.task_time_limit_s,
-        "task_routes": {spec.celery_name: {"queue": spec.queue} for spec in TASKS.values()}
+        "task_routes": {t.celery_name: {"queue": t.queue} for t in tasks}
         | {WEBHOOK_DELIVER_TASK: {"queue": WEBHOOK_QUEUE}},
         "task_create_missing_queues": True,
         "task_publish_retry": True,
@@ -58,18 +62,68 @@ def celery_config(settings: Settings) -> dict[str, object]:
     }
 
 
-def create_celery(settings: Settings, *, with_tasks: bool = True) -> Celery:
-    """The Celery app. The API builds it ``with_tasks=False``: it only publishes by name."""
+def create_celery(settings: Settings, tasks: Sequence[TaskDefinition] | None = None) -> Celery:
+    """The Celery app. Without ``tasks`` it only publishes and asks the broker questions
+    (the API); with them it is a worker's app, running those tasks."""
     app = Celery("asyncml", set_as_current=False)
-    app.conf.update(celery_config(settings))
-    if with_tasks:
-        from asyncml.worker import audio, euro, observe, republish, webhooks
+    app.conf.update(celery_config(settings, tasks or ()))
+    if tasks is not None:
+        from asyncml.worker import observe, republish, webhooks
         from asyncml.worker.context import WorkerContext
 
         ctx = WorkerContext(settings)
-        observe.install(app, settings)
-        audio.register(app, ctx)
-        euro.register(app, ctx)
+        observe.install(app, settings, tasks)
+        by_name: dict[str, list[TaskDefinition]] = {}
+        for definition in tasks:
+            by_name.setdefault(definition.name, []).append(definition)
+        for versions in by_name.values():
+            register(app, ctx, versions)
         webhooks.register(app, settings)
-        republish.install(app, settings)
+        republish.install(app, settings, {t.name: t.celery_name for t in tasks})
     return app
+
+
+def check_limits(settings: Settings, tasks: Sequence[TaskDefinition]) -> None:
+    """Refuse a task whose own time limit would outlast the broker's redelivery window."""
+    for t in tasks:
+        hard = t.limits.time_limit_s or settings.task_time_limit_s
+        soft = t.limits.soft_time_limit_s or settings.task_soft_time_limit_s
+        if hard >= settings.visibility_timeout_s:
+            raise ValueError(
+                f"task {t.key}: its hard time limit ({hard}s) must stay below "
+                f"ASYNCML_VISIBILITY_TIMEOUT_S ({settings.visibility_timeout_s}s), or the "
+                "broker hands a running job to a second worker; raise the timeout"
+            )
+        if soft >= hard:
+            raise ValueError(
+                f"task {t.key}: its soft time limit ({soft}s) must be below its hard "
+                f"limit ({hard}s); set both with @asyncml.task(soft_time_limit_s=…, "
+                "time_limit_s=…)"
+            )
+
+
+def register(app: Celery, ctx: Any, versions: Sequence[TaskDefinition]) -> None:
+    """Make the versions of one task a Celery task named after it (``asyncml.<name>``);
+    each message names the version its input was validated against. Time limits are the
+    newest version's."""
+    from asyncml.worker.base import JobTask
+
+    newest = versions[-1]  # discovery sorts by name, then version
+    limits = newest.limits
+
+    @app.task(
+        name=newest.celery_name,
+        bind=True,
+        base=JobTask,
+        context=ctx,
+        versions={d.version: d for d in versions},
+        newest=newest,
+        _instances={},
+        _setup_failed={},
+        soft_time_limit=limits.soft_time_limit_s,
+        time_limit=limits.time_limit_s,
+    )
+    def run(
+        self: JobTask, job_id: str, payload: dict[str, Any], version: str | None = None
+    ) -> None:
+        self.run_job(job_id, payload, version)

@@ -1,10 +1,13 @@
-"""The job task base class: claim the job, run the model, record the outcome once."""
+"""The Celery task that runs any asyncml task: claim the job, set the task up once per
+process, run it with a Context, record the outcome once."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Callable
+import os
+import time
 from typing import Any
 
 import redis
@@ -13,7 +16,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import BaseModel, ValidationError
 
-from asyncml.catalog import TaskSpec
+from asyncml.authoring import Context, TaskDefinition
 from asyncml.errors import JobError
 from asyncml.metrics.recording import record_expired
 from asyncml.worker.context import WorkerContext
@@ -24,18 +27,55 @@ log = logging.getLogger(__name__)
 # being acknowledged and lost: about an hour in all before it gives up.
 STORE_RETRY_DELAYS = (1, 2, 4, 8, 15, 30)
 STORE_MAX_RETRIES = 120
+# A task whose setup() failed in this process puts its jobs back (still queued, not
+# failed) and tries setup() again after this long.
+SETUP_RETRY_S = 15
+
+
+class SetupFailedError(Exception):
+    pass
 
 
 class JobTask(Task):  # type: ignore[misc]
-    """Celery task whose message is ``(job_id, input)`` and whose effects go to the store."""
+    """Celery task whose message is ``(job_id, input)`` plus the ``version`` the API
+    validated the input against; effects go to the store. One Celery task per task name
+    serves every version of it this worker loaded."""
 
     context: WorkerContext
-    spec: TaskSpec
+    versions: dict[str, TaskDefinition]
+    newest: TaskDefinition
+    # Per process (a fork gets its own): set-up instances, and when a setup() last failed.
+    _instances: dict[str, tuple[int, Any]]
+    _setup_failed: dict[str, tuple[int, float, str]]
 
-    def run_job(self, job_id: str, payload: dict[str, Any], fn: Callable[[Any], BaseModel]) -> None:
+    def run_job(self, job_id: str, payload: dict[str, Any], version: str | None) -> None:
         ctx = self.context
+        definition = self.versions.get(version) if version else self.newest
+        if definition is None:
+            # A job pinned to a version this worker does not have: leave it queued for a
+            # worker that has it (a rolling upgrade), rather than run the wrong code.
+            log.warning(
+                "job %s: %s@%s is not loaded here (%s); put back, retried in %ss",
+                job_id,
+                self.newest.name,
+                version,
+                ", ".join(sorted(self.versions)),
+                SETUP_RETRY_S,
+            )
+            raise self.retry(countdown=SETUP_RETRY_S, max_retries=None)
         try:
-            claim = ctx.store.start(job_id, ctx.settings.max_attempts, ctx.settings.lease_s)
+            instance = self._ready_instance(definition)
+        except SetupFailedError as exc:
+            log.warning(
+                "job %s: %s is not set up in this process (%s); it stays queued, retried in %ss",
+                job_id,
+                definition.key,
+                exc,
+                SETUP_RETRY_S,
+            )
+            raise self.retry(countdown=SETUP_RETRY_S, max_retries=None) from None
+        try:
+            claim = ctx.store.start(job_id, self._max_attempts(definition), ctx.settings.lease_s)
             if claim.outcome == "busy":
                 # Another worker holds it (a broker redelivery): look again when its lease
                 # would have lapsed, so the job runs if that worker has died.
@@ -50,27 +90,96 @@ class JobTask(Task):  # type: ignore[misc]
                     "broker's queues are shared with a deployment using another store)",
                     job_id,
                 )
-                record_expired(ctx.store.redis, self.spec.name)
+                record_expired(ctx.store.redis, definition.name)
                 return
             if not claim.run:
                 log.info("job %s: %s (%s), not running it", job_id, claim.outcome, claim.detail)
                 return
-            log.info("job %s: %s attempt %s", job_id, self.spec.name, claim.detail)
+            log.info("job %s: %s attempt %s", job_id, definition.key, claim.detail)
             with ctx.leases.hold(job_id):
-                outcome = self._execute(job_id, payload, fn)
+                outcome = self._execute(definition, instance, job_id, payload)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             delay = STORE_RETRY_DELAYS[min(self.request.retries, len(STORE_RETRY_DELAYS) - 1)]
             log.warning("job %s: store unreachable (%s); retrying in %ss", job_id, exc, delay)
             raise self.retry(countdown=delay, max_retries=STORE_MAX_RETRIES) from exc
         log.info("job %s: %s", job_id, outcome)
 
-    def _execute(self, job_id: str, payload: dict[str, Any], fn: Callable[[Any], BaseModel]) -> str:
+    def _ready_instance(self, definition: TaskDefinition) -> Any:
+        """The task's instance in this process, set up on first use."""
+        pid = os.getpid()
+        key = definition.key
+        held = self._instances.get(key)
+        if held is not None and held[0] == pid:
+            return held[1]
+        failed = self._setup_failed.get(key)
+        if failed is not None and failed[0] == pid and time.monotonic() - failed[1] < SETUP_RETRY_S:
+            raise SetupFailedError(failed[2])
+        node = str(self.request.hostname or f"pid-{pid}")
+        registry = self.context.registry
+        instance = definition.cls()
+        setup = getattr(instance, "setup", None)
+        if setup is not None:
+            started = time.monotonic()
+            try:
+                setup()
+            except Exception as exc:
+                reason = f"setup() raised {type(exc).__name__}: {exc}"
+                log.exception("%s: %s", key, reason)
+                self._setup_failed[key] = (pid, time.monotonic(), reason)
+                try:
+                    registry.setup_failed(key, node, reason)
+                except redis.RedisError:
+                    log.warning("%s: could not report the setup failure", key)
+                raise SetupFailedError(reason) from exc
+            log.info("%s: set up in %.2fs", key, time.monotonic() - started)
+            if failed is not None:  # else the error entry expires with the heartbeat
+                with contextlib.suppress(redis.RedisError):
+                    registry.setup_succeeded(key, node)
+        self._instances[key] = (pid, instance)
+        self._setup_failed.pop(key, None)
+        return instance
+
+    def _max_attempts(self, definition: TaskDefinition) -> int:
+        return definition.limits.max_attempts or self.context.settings.max_attempts
+
+    def _job_context(self, job_id: str) -> Context:
+        store = self.context.store
+        name = self.newest.name
+
+        def progress(done: float, total: float | None, message: str | None) -> None:
+            try:
+                store.progress(job_id, done, total, message)
+            except redis.RedisError as exc:  # progress is best effort; the job goes on
+                log.warning("job %s: could not record progress: %s", job_id, exc)
+
+        def cancelled() -> bool:
+            try:
+                return store.status(job_id) == "canceled"
+            except redis.RedisError:
+                return False
+
+        return Context(
+            job_id,
+            egress=self.context.egress,
+            progress=progress,
+            is_cancelled=cancelled,
+            cache=TaskCache(self.context, name),
+            logger=logging.getLogger(f"asyncml.tasks.{name}"),
+        )
+
+    def _execute(
+        self, definition: TaskDefinition, instance: Any, job_id: str, payload: dict[str, Any]
+    ) -> str:
         store = self.context.store
         try:
-            value = self.spec.input_model.model_validate(payload)
-            result = fn(value)
+            value = definition.input_model.model_validate(payload)
+            result = instance.run(value, self._job_context(job_id))
+            output = _output(definition, result)
         except ValidationError as exc:
             return store.fail(job_id, "invalid_input", _validation_message(exc))
+        except _OutputError as exc:
+            log.error("job %s: %s", job_id, exc)
+            return store.fail(job_id, "internal_error", str(exc))
         except JobError as exc:
             log.info("job %s: failed with %s: %s", job_id, exc.code, exc.message)
             return store.fail(job_id, exc.code, exc.message)
@@ -81,10 +190,10 @@ class JobTask(Task):  # type: ignore[misc]
         except Exception as exc:
             log.exception("job %s: unexpected error", job_id)
             return store.fail(job_id, "internal_error", f"unexpected {type(exc).__name__}: {exc}")
-        return store.succeed(job_id, result.model_dump(mode="json"))
+        return store.succeed(job_id, output)
 
     def _timeout_message(self) -> str:
-        limit = self.context.settings.task_soft_time_limit_s
+        limit = self.soft_time_limit or self.context.settings.task_soft_time_limit_s
         return f"the job ran longer than its {limit}s limit and was stopped"
 
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
@@ -100,7 +209,39 @@ class JobTask(Task):  # type: ignore[misc]
             log.exception("job %s: could not record the hard timeout", job_id)
 
 
-def _validation_message(exc: ValidationError) -> str:
+class TaskCache:
+    """``ctx.cache``: the job store's cache, namespaced by task name."""
+
+    def __init__(self, context: WorkerContext, task_name: str) -> None:
+        self._context = context
+        self._prefix = f"{task_name}:"
+
+    def get(self, key: str) -> Any | None:
+        return self._context.store.cache_get(self._prefix + key)
+
+    def set(self, key: str, value: Any, ttl_s: int | None = None) -> None:
+        self._context.store.cache_set(self._prefix + key, value, ttl_s)
+
+
+class _OutputError(Exception):
+    pass
+
+
+def _output(definition: TaskDefinition, result: object) -> Any:
+    """The JSON of what ``run`` returned, checked against the declared output model."""
+    model = definition.output_model
+    try:
+        value = result if isinstance(result, model) else model.model_validate(result)
+    except ValidationError as exc:
+        raise _OutputError(
+            f"the task's output does not match {model.__name__}: "
+            f"{_validation_message(exc, 'output')}"
+        ) from None
+    assert isinstance(value, BaseModel)
+    return value.model_dump(mode="json")
+
+
+def _validation_message(exc: ValidationError, what: str = "input") -> str:
     first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "input"
-    return f"input.{where}: {first['msg']}"
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{what}.{where}: {first['msg']}" if where else f"{what}: {first['msg']}"

@@ -7,6 +7,7 @@ import os
 from asyncml.net import Egress, EgressPolicy
 from asyncml.settings import Settings
 from asyncml.store import JobStore
+from asyncml.store.registry import Registry
 from asyncml.worker.lease import LeaseKeeper
 
 
@@ -33,6 +34,10 @@ class WorkerContext:
         if self._store is None:
             self._store = JobStore(self.settings.effective_store_url, self.settings.job_retention_s)
         return self._store
+
+    @property
+    def registry(self) -> Registry:
+        return Registry(self.store.redis)
 
     @property
     def leases(self) -> LeaseKeeper:

@@ -2,8 +2,10 @@
 
 Once a worker is ready to consume, a thread of its main process records
 ``<node name>|<processes>`` on each queue it serves every few seconds (see
-``asyncml.metrics.queues``); it leaves as soon as a shutdown begins, so a draining worker no
-longer counts. A worker killed outright drops out when its last beat grows stale.
+``asyncml.metrics.queues``), and in the task registry writes the manifest of each task it
+serves (rewritten only when it changed, so a registry that was flushed heals) and beats for
+it (``asyncml.store.registry``); it leaves as soon as a shutdown begins, so a draining
+worker no longer counts. A worker killed outright drops out when its last beat grows stale.
 
 ``python -m asyncml.worker.heartbeat`` exits 0 when a worker on this host has a fresh
 heartbeat, 1 otherwise: a liveness probe for containers.
@@ -16,22 +18,34 @@ import logging
 import socket
 import sys
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import redis
 from celery import Celery, signals
 
-from asyncml.catalog import QUEUES
-from asyncml.metrics.queues import HEARTBEAT_EVERY_S, beat, leave, live_nodes
+from asyncml.authoring import TaskDefinition
+from asyncml.metrics.queues import HEARTBEAT_EVERY_S, beat, leave, live_nodes, workers_key
 from asyncml.settings import Settings
+from asyncml.store.registry import Registry
 
 log = logging.getLogger(__name__)
 
 
 class Heartbeat:
-    def __init__(self, store_url: str, node: str, queues: list[str], processes: int) -> None:
+    def __init__(
+        self,
+        store_url: str,
+        node: str,
+        queues: list[str],
+        processes: int,
+        tasks: Sequence[TaskDefinition] = (),
+    ) -> None:
         self.node, self.queues, self.processes = node, queues, processes
         self._client = redis.Redis.from_url(store_url, socket_timeout=5, socket_connect_timeout=3)
+        self._registry = Registry(self._client)
+        self._manifests = [t.manifest() for t in tasks]
+        self._task_keys = [t.key for t in tasks]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
@@ -50,6 +64,8 @@ class Heartbeat:
         failing = False
         while not self._stop.is_set():
             try:
+                self._registry.register(self._manifests)
+                self._registry.beat(self.node, self._task_keys)
                 beat(self._client, self.node, self.queues, self.processes)
                 failing = False
             except redis.RedisError as exc:
@@ -59,11 +75,12 @@ class Heartbeat:
             self._stop.wait(HEARTBEAT_EVERY_S)
         with contextlib.suppress(redis.RedisError):  # else the beat goes stale on its own
             leave(self._client, self.node, self.queues, self.processes)
+            self._registry.leave(self.node, self._task_keys)
         self._client.close()
 
 
-def install(app: Celery, settings: Settings) -> None:
-    """Beat while ``app``'s worker runs in this process."""
+def install(app: Celery, settings: Settings, tasks: Sequence[TaskDefinition] = ()) -> None:
+    """Beat while ``app``'s worker runs in this process, for the ``tasks`` on its queues."""
     current: list[Heartbeat] = []
 
     def ready(sender: Any, **_: Any) -> None:
@@ -71,7 +88,10 @@ def install(app: Celery, settings: Settings) -> None:
             return
         queues = sorted(app.amqp.queues.consume_from)
         processes = int(getattr(sender.controller, "concurrency", 0) or 0)
-        heartbeat = Heartbeat(settings.effective_store_url, sender.hostname, queues, processes)
+        served = [t for t in tasks if t.queue in queues]
+        heartbeat = Heartbeat(
+            settings.effective_store_url, sender.hostname, queues, processes, served
+        )
         current.append(heartbeat)
         heartbeat.start()
 
@@ -93,7 +113,9 @@ def main() -> int:
     host = socket.gethostname()
     client = redis.Redis.from_url(settings.effective_store_url, socket_timeout=3)
     try:
-        nodes = {node for queue in QUEUES for node in live_nodes(client, queue)}
+        prefix = workers_key("")
+        queues = [key.decode()[len(prefix) :] for key in client.scan_iter(f"{prefix}*")]
+        nodes = {node for queue in queues for node in live_nodes(client, queue)}
     except redis.RedisError as exc:
         print(f"heartbeat: the job store did not answer: {exc}", file=sys.stderr)
         return 1

@@ -7,11 +7,13 @@ runs under is its job's id; a task about another job (a webhook delivery, say) p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery, signals
 
 from asyncml import logs
+from asyncml.authoring import TaskDefinition
 from asyncml.settings import Settings
 from asyncml.worker import heartbeat
 
@@ -36,8 +38,8 @@ def _quiet_banner(sender: Any = None, instance: Any = None, **_: Any) -> None:
         instance.quiet = True
 
 
-def install(app: Celery, settings: Settings) -> None:
-    heartbeat.install(app, settings)
+def install(app: Celery, settings: Settings, tasks: Sequence[TaskDefinition]) -> None:
+    heartbeat.install(app, settings, tasks)
     if "signals" in _installed:  # signals are per process, apps may be built more than once
         return
     _installed.add("signals")

@@ -37,24 +37,23 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 import redis
 from celery import Celery, bootsteps
 
-from asyncml.catalog import SERVICE_QUEUES, TASKS
 from asyncml.metrics.recording import METRICS_KEY, PREFIX, queued_key
 from asyncml.settings import Settings
 from asyncml.store import job_key
+from asyncml.worker.queues import SERVICE_QUEUES
 
 log = logging.getLogger(__name__)
 
 BATCH = 500  # jobs sent again per queue and pass, at most
 SCAN = 10000  # old waiting jobs looked at per pass (ASYNCML_MAX_QUEUED's default)
 CONFIRM_S = 1.0  # between the two broker snapshots
-_CELERY_NAMES = {spec.name: spec.celery_name for spec in TASKS.values()}
 
 # KEYS: waiting set, examined set. ARGV: now, after, batch, scan.
 # Jobs waiting since before now - after and not examined since then; they are marked.
@@ -123,22 +122,27 @@ def forget(client: redis.Redis, queue: str, job_ids: Iterable[str]) -> None:
 
 
 def still_queued(
-    client: redis.Redis, queue: str, job_ids: Iterable[str]
-) -> dict[str, tuple[str, Any]]:
-    """``{job id: (task name, input)}`` for the jobs that are still queued. Drops from the
-    waiting set the jobs whose record has expired."""
+    client: redis.Redis, queue: str, job_ids: Iterable[str], known: Mapping[str, str]
+) -> dict[str, tuple[str, Any, str | None]]:
+    """``{job id: (task name, input, version)}`` for the jobs that are still queued, of the
+    tasks in ``known`` (task name -> Celery name). Drops from the waiting set the jobs whose
+    record has expired."""
     job_ids = list(job_ids)
     with client.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
-            pipe.hmget(job_key(job_id), "status", "task", "input")
+            pipe.hmget(job_key(job_id), "status", "task", "input", "version")
         rows = pipe.execute()
-    found: dict[str, tuple[str, Any]] = {}
+    found: dict[str, tuple[str, Any, str | None]] = {}
     expired = []
-    for job_id, (status, task, payload) in zip(job_ids, rows, strict=True):
+    for job_id, (status, task, payload, version) in zip(job_ids, rows, strict=True):
         if status is None:
             expired.append(job_id)
-        elif status == b"queued" and _text(task) in _CELERY_NAMES:
-            found[job_id] = (_text(task), orjson.loads(payload))
+        elif status == b"queued" and _text(task) in known:
+            found[job_id] = (
+                _text(task),
+                orjson.loads(payload),
+                _text(version) if version else None,
+            )
     if expired:
         client.zrem(queued_key(queue), *expired)
     return found
@@ -201,10 +205,18 @@ def _text(value: bytes | str) -> str:
 class Republisher:
     """The thread: a pass per queue whenever this worker holds that queue's lock."""
 
-    def __init__(self, app: Celery, settings: Settings, queues: list[str], node: str) -> None:
+    def __init__(
+        self,
+        app: Celery,
+        settings: Settings,
+        queues: list[str],
+        node: str,
+        celery_names: Mapping[str, str],
+    ) -> None:
         after = requeue_after(settings)
         assert after is not None
         self.app, self.settings, self.after, self.node = app, settings, after, node
+        self.celery_names = dict(celery_names)
         self.queues = [q for q in queues if q not in SERVICE_QUEUES]
         self.confirm_s = CONFIRM_S
         self._stop = threading.Event()
@@ -248,19 +260,23 @@ class Republisher:
         picked = pick(store, queue, time.time() if now is None else now, self.after)
         if not picked:
             return []
-        jobs = still_queued(store, queue, picked)
+        jobs = still_queued(store, queue, picked, self.celery_names)
         lost = broker.missing(queue, jobs) if jobs else set()
         if lost:
             if self._stop.wait(self.confirm_s):  # shutting down: leave them to another pass
                 forget(store, queue, lost)
                 return []
             lost = broker.missing(queue, lost)  # a message in flight shows up by now
-        jobs = still_queued(store, queue, sorted(lost)) if lost else {}
+        jobs = still_queued(store, queue, sorted(lost), self.celery_names) if lost else {}
         sent: list[str] = []
         try:
-            for job_id, (task, payload) in jobs.items():
+            for job_id, (task, payload, version) in jobs.items():
                 self.app.send_task(
-                    _CELERY_NAMES[task], args=(job_id, payload), task_id=job_id, queue=queue
+                    self.celery_names[task],
+                    args=(job_id, payload),
+                    kwargs={"version": version},
+                    task_id=job_id,
+                    queue=queue,
                 )
                 sent.append(job_id)
                 store.hincrby(METRICS_KEY, f"republished|{task}", 1)
@@ -275,9 +291,9 @@ class Republisher:
         return sent
 
 
-def install(app: Celery, settings: Settings) -> None:
+def install(app: Celery, settings: Settings, celery_names: Mapping[str, str]) -> None:
     """Run a republisher in every worker that consumes a job queue, unless it is off
-    (``ASYNCML_REQUEUE_AFTER_S=0``)."""
+    (``ASYNCML_REQUEUE_AFTER_S=0``); it re-sends jobs of the tasks in ``celery_names``."""
     if requeue_after(settings) is None:
         return
 
@@ -293,7 +309,9 @@ def install(app: Celery, settings: Settings) -> None:
 
         def start(self, worker: Any) -> None:
             queues = sorted(worker.app.amqp.queues.consume_from)
-            self.republisher = Republisher(worker.app, settings, queues, worker.hostname)
+            self.republisher = Republisher(
+                worker.app, settings, queues, worker.hostname, celery_names
+            )
             self.republisher.start()
 
         def stop(self, worker: Any) -> None:

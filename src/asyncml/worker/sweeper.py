@@ -22,10 +22,10 @@ import redis
 from celery import Celery, bootsteps
 from kombu.exceptions import KombuError
 
-from asyncml.catalog import WEBHOOK_DELIVER_TASK, WEBHOOK_QUEUE
 from asyncml.deliveries import DeliveryStore
 from asyncml.events import WEBHOOK_KICK_CHANNEL
 from asyncml.settings import Settings
+from asyncml.worker.queues import WEBHOOK_DELIVER_TASK, WEBHOOK_QUEUE
 from asyncml.worker.republish import requeue_after
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,6 @@ import orjson
 import redis
 from celery import Celery
 
-from asyncml.catalog import WEBHOOK_DELIVER_TASK, WEBHOOK_QUEUE
 from asyncml.deliveries import Delivery, DeliveryStore
 from asyncml.errors import DestinationNotAllowedError, JobError
 from asyncml.events import event_view, legacy_result
@@ -36,6 +35,7 @@ from asyncml.net.client import Reply
 from asyncml.settings import Settings
 from asyncml.store import JobStore
 from asyncml.webhooks import sign, webhook_id
+from asyncml.worker.queues import WEBHOOK_DELIVER_TASK, WEBHOOK_QUEUE
 
 log = logging.getLogger(__name__)
 

@@ -45,9 +45,7 @@ def test_publishes_what_send_task_publishes() -> None:
 
     asyncio.run(publish())
     ours = _receive(queue)
-    app = create_celery(
-        Settings(broker_url=URL, store_url="redis://127.0.0.1:6379/0"), with_tasks=False
-    )
+    app = create_celery(Settings(broker_url=URL, store_url="redis://127.0.0.1:6379/0"))
     app.send_task("asyncml.audio.length", args=("job-1", payload), task_id="job-1", queue=queue)
     celery = _receive(queue)
     for headers in (ours[0], celery[0]):

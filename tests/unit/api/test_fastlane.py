@@ -19,6 +19,7 @@ from asyncml.api import fastlane
 from asyncml.api.app import create_app
 from asyncml.settings import Settings
 from tests.conftest import UNIT_DB, require_service
+from tests.registry import register_builtins
 
 URL = f"redis://127.0.0.1:6379/{UNIT_DB}"
 KEY = "alice-key-0123456789abcdef"
@@ -37,6 +38,7 @@ def _has_fast_lane(app: FastAPI) -> bool:
 def _pair(**settings: Any) -> Iterator[tuple[TestClient, TestClient]]:
     require_service("Redis", "127.0.0.1", 6379)
     redis.Redis.from_url(URL).flushdb()
+    register_builtins(URL)
     base = Settings(store_url=URL, broker_url=URL, **settings)
     fast, full = create_app(base), _without_fast_lane(create_app(base))
     assert _has_fast_lane(fast) and not _has_fast_lane(full)

@@ -41,7 +41,7 @@ def _comparable(raw: bytes) -> dict[str, Any]:
 
 
 def test_same_message_as_celery_send_task(broker: redis.Redis) -> None:
-    app = create_celery(Settings(broker_url=URL, store_url=URL), with_tasks=False)
+    app = create_celery(Settings(broker_url=URL, store_url=URL))
     payload = {"url": "https://example.org/a.wav", "nested": [1, {"x": "é"}]}
     app.send_task("asyncml.audio.length", args=("job-1", payload), task_id="job-1", queue="audio")
     celery_raw = broker.rpop("audio")

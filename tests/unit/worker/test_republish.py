@@ -31,6 +31,7 @@ from asyncml.worker.sweeper import dispatch_claim_s
 from tests.unit.conftest import URL
 from tests.unit.test_store import create
 
+KNOWN = {"audio.length": "asyncml.audio.length", "euro.results": "asyncml.euro.results"}
 AFTER = 10.0
 
 
@@ -42,7 +43,7 @@ def settings() -> Settings:
 @pytest.fixture
 def celery(store: JobStore, settings: Settings) -> Iterator[Celery]:
     """A Celery app on a Redis broker in the unit-test database (flushed by ``store``)."""
-    app = create_celery(settings, with_tasks=False)
+    app = create_celery(settings)
     yield app
     app.close()
 
@@ -128,7 +129,7 @@ def test_still_queued_reads_what_to_send_and_drops_expired_jobs(store: JobStore)
     expired, _ = create()
     store.start(started, max_attempts=3, lease_s=15)
     store.redis.delete(f"asyncml:job:{expired}")  # its record expired while it waited
-    found = still_queued(store.redis, "audio", [queued, started, expired])
+    found = still_queued(store.redis, "audio", [queued, started, expired], KNOWN)
     assert found == {queued: ("audio.length", {"url": "http://example.com/a.wav"})}
     assert store.redis.zscore(queued_key("audio"), expired) is None
     assert store.redis.zscore(queued_key("audio"), queued) is not None
@@ -171,7 +172,7 @@ def test_a_lost_job_is_sent_again_as_the_api_sends_it(
     kept, _ = create({"url": "http://example.com/kept.wav"})
     # kept's message waits in the broker (a backlog); lost's was dropped by a killed worker.
     celery.send_task("asyncml.audio.length", args=(kept, {"url": "u"}), task_id=kept, queue="audio")
-    republisher = Republisher(celery, settings, ["audio", "webhooks"], "test@host")
+    republisher = Republisher(celery, settings, ["audio", "webhooks"], "test@host", KNOWN)
     republisher.confirm_s = 0
     assert republisher.queues == ["audio"]  # webhooks have their own sweeper
     view = BrokerView(celery)
@@ -198,7 +199,7 @@ def test_a_job_that_starts_meanwhile_is_not_sent(
     store: JobStore, celery: Celery, settings: Settings
 ) -> None:
     job_id, _ = create()
-    republisher = Republisher(celery, settings, ["audio"], "test@host")
+    republisher = Republisher(celery, settings, ["audio"], "test@host", KNOWN)
     republisher.confirm_s = 0
     now = waiting_since(store.redis, job_id) + AFTER + 1
 

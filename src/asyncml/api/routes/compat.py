@@ -16,8 +16,9 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import AnyHttpUrl
 
-from asyncml.api.deps import AppSettings, Jobs, Owner
-from asyncml.api.jobs import JobService, resolve_task
+from asyncml.api.catalog import TaskCatalog
+from asyncml.api.deps import AppSettings, Catalog, Jobs, Owner
+from asyncml.api.jobs import JobService
 from asyncml.api.routes.jobs import operation_ref
 from asyncml.api.webhooks import webhook_target
 from asyncml.events import WebhookTarget, legacy_result
@@ -57,13 +58,15 @@ async def _log_when_done(jobs: JobService, job_id: str, owner: str) -> None:
 
 async def _submit(
     jobs: JobService,
+    catalog: TaskCatalog,
     owner: str,
     task: str,
     payload: dict[str, Any],
     callback: bool,
     callback_url: WebhookTarget | None = None,
 ) -> LegacyCreated:
-    job, _ = await jobs.submit(resolve_task(task), payload, owner, webhook=callback_url)
+    spec = await catalog.resolve(task)
+    job, _ = await jobs.submit(spec, payload, owner, webhook=callback_url)
     if callback:
         waiter = asyncio.create_task(_log_when_done(jobs, job.id, owner))
         _callbacks.add(waiter)
@@ -79,33 +82,45 @@ def _callback_target(url: AnyHttpUrl | None, settings: Settings) -> WebhookTarge
 
 @router.post("/audio/length", status_code=201, responses=CREATED)
 async def create_audio_length(
-    body: LegacyAudioRequest, jobs: Jobs, owner: Owner, settings: AppSettings
+    body: LegacyAudioRequest,
+    jobs: Jobs,
+    catalog: Catalog,
+    owner: Owner,
+    settings: AppSettings,
 ) -> LegacyCreated:
     """Queue an ``audio.length`` job for ``audio_url``."""
     target = _callback_target(body.callback_url, settings)
     payload = {"url": str(body.audio_url)}
-    return await _submit(jobs, owner, "audio.length", payload, body.callback, target)
+    return await _submit(jobs, catalog, owner, "audio.length", payload, body.callback, target)
 
 
 @router.post("/audio/gender", status_code=201, responses=CREATED)
 async def create_audio_gender(
-    body: LegacyAudioRequest, jobs: Jobs, owner: Owner, settings: AppSettings
+    body: LegacyAudioRequest,
+    jobs: Jobs,
+    catalog: Catalog,
+    owner: Owner,
+    settings: AppSettings,
 ) -> LegacyCreated:
     """Queue an ``audio.gender`` job for ``audio_url``."""
     target = _callback_target(body.callback_url, settings)
     payload = {"url": str(body.audio_url)}
-    return await _submit(jobs, owner, "audio.gender", payload, body.callback, target)
+    return await _submit(jobs, catalog, owner, "audio.gender", payload, body.callback, target)
 
 
 @router.post("/euro/results", status_code=201, responses=CREATED)
 async def create_euro_results(
-    body: LegacyEuroRequest, jobs: Jobs, owner: Owner, settings: AppSettings
+    body: LegacyEuroRequest,
+    jobs: Jobs,
+    catalog: Catalog,
+    owner: Owner,
+    settings: AppSettings,
 ) -> LegacyCreated:
     """Queue a ``euro.results`` job for ``draw_date`` (DD-MM-YYYY or YYYY-MM-DD)."""
     draw = body.draw_date
     payload = {"draw_date": draw.isoformat() if hasattr(draw, "isoformat") else str(draw)}
     target = _callback_target(body.callback_url, settings)
-    return await _submit(jobs, owner, "euro.results", payload, body.callback, target)
+    return await _submit(jobs, catalog, owner, "euro.results", payload, body.callback, target)
 
 
 @router.get(

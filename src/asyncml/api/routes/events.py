@@ -1,7 +1,8 @@
 """``GET /v1/jobs/{id}/events``: the job's state changes as Server-Sent Events.
 
-Each event is ``id: <event log id>``, ``event: queued|started|succeeded|failed|canceled``
-and ``data: <the job as it was then>``; the stream ends after a terminal state. A client
+Each event is ``id: <event log id>``, ``event: queued|started|progress|succeeded|failed|
+canceled`` and ``data: <the job as it was then>`` (a ``progress`` event carries the job's
+``progress``); the stream ends after a terminal state. A client
 that reconnects with ``Last-Event-ID`` gets every event after that one, from the job's event
 log in the store. The stream waits on store notifications, not by polling, and sends a
 comment every ``ASYNCML_SSE_HEARTBEAT_S`` so that proxies keep the connection open.
@@ -22,7 +23,7 @@ from asyncml.api.deps import AppSettings, Jobs, Owner
 from asyncml.api.jobs import BadRequestError, JobService
 from asyncml.api.routes.jobs import ERRORS
 from asyncml.api.routes.jobs import _linked as linked
-from asyncml.events import event_log_key, event_view
+from asyncml.events import event_log_key, event_name, event_view
 from asyncml.schemas import Job, JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -32,9 +33,9 @@ _EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 _FALLBACK_S = 2.0
 
 
-def _frame(entry_id: str, job: Job) -> bytes:
+def _frame(entry_id: str, event: str, job: Job) -> bytes:
     data = job.model_dump_json(exclude={"deliveries"})
-    return f"id: {entry_id}\nevent: {job.status.value}\ndata: {data}\n\n".encode()
+    return f"id: {entry_id}\nevent: {event}\ndata: {data}\n\n".encode()
 
 
 async def _events(
@@ -55,7 +56,7 @@ async def _events(
                 for raw_id, fields in entries:
                     entry_id = raw_id.decode()
                     view = linked(request, event_view(stored.job, fields))
-                    yield _frame(entry_id, view)
+                    yield _frame(entry_id, event_name(fields), view)
                     after = f"({entry_id}"
                     if view.status.is_terminal():
                         return

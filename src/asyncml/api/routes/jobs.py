@@ -6,8 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from asyncml.api.deps import AppSettings, Jobs, Owner
-from asyncml.api.jobs import resolve_task, validate_input
+from asyncml.api.deps import AppSettings, Catalog, Jobs, Owner
 from asyncml.api.limits import check_input_size
 from asyncml.api.webhooks import webhook_target, with_deliveries
 from asyncml.schemas import Job, JobCreate, JobLinks, JobPage, JobStatus, Problem
@@ -59,6 +58,7 @@ async def create_job(
     request: Request,
     response: Response,
     jobs: Jobs,
+    catalog: Catalog,
     owner: Owner,
     settings: AppSettings,
     idempotency_key: Annotated[
@@ -71,8 +71,9 @@ async def create_job(
 ) -> Job:
     """Queue a job. Answers 202 with the job at once; collect the result later."""
     check_input_size(body.input, settings.max_input_bytes)
-    spec = resolve_task(body.task)
-    payload = validate_input(spec, body.input)
+    spec = await catalog.resolve(body.task)
+    catalog.validator(spec).check(body.input)
+    payload = body.input
     webhook = None
     if body.webhook is not None:
         webhook = webhook_target("webhook", body.webhook, body.webhook_events, "v1", settings)

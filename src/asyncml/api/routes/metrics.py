@@ -10,7 +10,7 @@ from prometheus_client.core import Metric
 from redis.exceptions import RedisError
 
 from asyncml.api.broker import Broker
-from asyncml.catalog import QUEUES, TASKS
+from asyncml.api.catalog import TaskCatalog
 from asyncml.metrics.exposition import (
     queue_families,
     render,
@@ -40,7 +40,8 @@ async def read_metrics(request: Request) -> Response:
     store: AsyncJobStore = request.app.state.store
     broker: Broker = request.app.state.broker
     settings: Settings = request.app.state.settings
-    queues = list(QUEUES)
+    catalog: TaskCatalog = request.app.state.catalog
+    queues = catalog.queues()
     depths = dict(zip(queues, await asyncio.gather(*map(broker.depth, queues)), strict=True))
     families: list[Metric] = []
     stats: list[QueueStats] = []
@@ -49,7 +50,7 @@ async def read_metrics(request: Request) -> Response:
         async with asyncio.timeout(SCRAPE_STORE_TIMEOUT_S):
             raw = await store.redis.hgetall(METRICS_KEY)
             stats = await read_queue_stats(store.redis, queues, settings.job_retention_s)
-        families += store_families(raw, list(TASKS))
+        families += store_families(raw, sorted({m.name for m in catalog.manifests.values()}))
     except (RedisError, OSError, TimeoutError) as exc:
         log.warning("metrics: the job store did not answer (%s)", exc)
         store_up = False

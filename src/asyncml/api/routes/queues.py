@@ -7,8 +7,8 @@ import asyncio
 from fastapi import APIRouter, Request
 
 from asyncml.api.broker import Broker
+from asyncml.api.catalog import TaskCatalog
 from asyncml.api.deps import Authenticated
-from asyncml.catalog import QUEUES, TASKS
 from asyncml.metrics.queues import read_queue_stats
 from asyncml.schemas import QueueInfo
 from asyncml.settings import Settings
@@ -24,13 +24,14 @@ async def list_queues(request: Request) -> list[QueueInfo]:
     store: AsyncJobStore = request.app.state.store
     broker: Broker = request.app.state.broker
     settings: Settings = request.app.state.settings
-    queues = list(QUEUES)
+    catalog: TaskCatalog = request.app.state.catalog
+    queues = catalog.queues()
     depths = await asyncio.gather(*map(broker.depth, queues))
     stats = await read_queue_stats(store.redis, queues, settings.job_retention_s)
     return [
         QueueInfo(
             name=s.name,
-            tasks=sorted(spec.name for spec in TASKS.values() if spec.queue == s.name),
+            tasks=catalog.tasks_on(s.name),
             depth=depth,
             waiting=s.queued,
             oldest_waiting_age_s=s.oldest_age_s,

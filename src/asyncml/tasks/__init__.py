@@ -1,0 +1,7 @@
+"""The built-in tasks: plug-ins like any user's, declared in asyncml's own pyproject under
+the ``asyncml.tasks`` entry-point group and written with the public API only
+(``asyncml.task``, ``asyncml.Context``, ``asyncml.TaskError``).
+
+One module per task: its input, its output and its class. Model code lives in
+``asyncml.models``; nothing here imports the web or queue side. Only workers import these.
+"""

@@ -1,0 +1,131 @@
+"""Fixture tasks, like Cog's fixture predictors: each shows one behaviour of the runtime.
+
+Loaded by test workers with ``--tasks tests.plugins.fixture_tasks`` (queue ``fixture``).
+Importing this module appends ``<pid> <argv>`` to the file named by
+``ASYNCML_FIXTURE_IMPORT_LOG``, so a test can tell which processes imported task code.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+from pydantic import BaseModel, Field
+
+import asyncml
+
+if log := os.environ.get("ASYNCML_FIXTURE_IMPORT_LOG"):
+    with open(log, "a") as out:
+        out.write(f"{os.getpid()} {' '.join(sys.argv)}\n")
+
+
+class Text(BaseModel):
+    text: str = Field(min_length=1, max_length=100)
+    times: int = Field(default=1, ge=1, le=5)
+
+
+class Echoed(BaseModel):
+    text: str
+    setups: int
+
+
+class Nothing(BaseModel):
+    pass
+
+
+class Seconds(BaseModel):
+    seconds: float = Field(default=30, ge=0, le=60)
+
+
+class Slept(BaseModel):
+    slept: float
+    cancelled: bool
+
+
+class Size(BaseModel):
+    kib: int = Field(ge=1, le=4096)
+
+
+class Blob(BaseModel):
+    data: str
+
+
+@asyncml.task("fixture.echo", queue="fixture", version="1")
+class Echo:
+    """Repeats the text, reporting progress once per repetition."""
+
+    setups = 0
+
+    def setup(self) -> None:
+        type(self).setups += 1
+
+    def run(self, input: Text, ctx: asyncml.Context) -> Echoed:
+        for i in range(input.times):
+            ctx.progress(i + 1, total=input.times, message=f"repetition {i + 1}")
+            time.sleep(0.6)  # slower than the progress throttle, so each one shows
+        return Echoed(text=input.text * input.times, setups=type(self).setups)
+
+
+@asyncml.task("fixture.echo", queue="fixture", version="2")
+class EchoV2:
+    """Version 2: another schema (``kib`` instead of ``text``)."""
+
+    def run(self, input: Size, ctx: asyncml.Context) -> Blob:
+        return Blob(data="X" * input.kib)
+
+
+@asyncml.task("fixture.fail", queue="fixture")
+class Fail:
+    def run(self, input: Nothing, ctx: asyncml.Context) -> Nothing:
+        raise asyncml.TaskError("fixture_failed", "failed on purpose")
+
+
+@asyncml.task("fixture.crash", queue="fixture")
+class Crash:
+    def run(self, input: Nothing, ctx: asyncml.Context) -> Nothing:
+        raise ZeroDivisionError("division by zero on purpose")
+
+
+@asyncml.task("fixture.sleep", queue="fixture")
+class Sleep:
+    """Sleeps, checking ``ctx.cancelled``, until the time is up or the job is canceled."""
+
+    def run(self, input: Seconds, ctx: asyncml.Context) -> Slept:
+        start = time.monotonic()
+        while time.monotonic() - start < input.seconds and not ctx.cancelled:
+            time.sleep(0.05)
+        return Slept(slept=time.monotonic() - start, cancelled=ctx.cancelled)
+
+
+@asyncml.task("fixture.kill", queue="fixture")
+class Kill:
+    """Kills its own process: the job must be run again elsewhere, then given up."""
+
+    def run(self, input: Nothing, ctx: asyncml.Context) -> Nothing:
+        os.kill(os.getpid(), signal.SIGKILL)
+        return Nothing()
+
+
+@asyncml.task("fixture.broken", queue="fixture")
+class BrokenSetup:
+    """Its setup() always fails: its jobs must stay queued, and the registry say why."""
+
+    def setup(self) -> None:
+        raise RuntimeError("the model file is missing")
+
+    def run(self, input: Nothing, ctx: asyncml.Context) -> Nothing:
+        return Nothing()
+
+
+@asyncml.task("fixture.big", queue="fixture")
+class Big:
+    def run(self, input: Size, ctx: asyncml.Context) -> Blob:
+        return Blob(data="x" * (input.kib * 1024))
+
+
+@asyncml.task("fixture.wrong_output", queue="fixture")
+class WrongOutput:
+    def run(self, input: Nothing, ctx: asyncml.Context) -> Blob:
+        return {"not": "a blob"}  # type: ignore[return-value]
