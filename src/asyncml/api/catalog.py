@@ -2,9 +2,9 @@
 
 Workers advertise their tasks' manifests in the registry (``asyncml.store.registry``);
 the API never imports task code. It keeps a snapshot in memory, checks the registry's
-generation once a second and reloads when it moved, and reloads at once (at most every
-``MISS_RELOAD_S``) when asked for a task it does not know, so a task whose first worker has
-just started is accepted within moments, with no restart.
+generation once a second and reloads when it moved, and checks it at once when asked for a
+task it does not know, so a task whose first worker has just started is accepted within
+moments, with no restart.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import Any
 
 import redis
@@ -23,7 +22,6 @@ from asyncml.worker.queues import SERVICE_QUEUES
 
 log = logging.getLogger(__name__)
 REFRESH_EVERY_S = 1.0
-MISS_RELOAD_S = 0.25
 
 
 def _age(manifest: TaskManifest) -> tuple[tuple[tuple[int, int | str], ...], float]:
@@ -45,7 +43,6 @@ class TaskCatalog:
         self.manifests: dict[str, TaskManifest] = {}  # name@version -> manifest
         self._newest: dict[str, TaskManifest] = {}  # name -> its newest version
         self._validators: dict[str, InputValidator] = {}  # schema hash -> validator
-        self._last_miss_reload = 0.0
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -102,10 +99,11 @@ class TaskCatalog:
     async def resolve(self, ref: str) -> TaskManifest:
         """The manifest ``name`` or ``name@version`` refers to; UnknownTaskError if none."""
         found = self.lookup(ref)
-        if found is None and time.monotonic() - self._last_miss_reload >= MISS_RELOAD_S:
-            self._last_miss_reload = time.monotonic()
+        if found is None:
+            # One GET: a flood of unknown names costs the store little.
             with contextlib.suppress(redis.RedisError, OSError):
-                await self.reload()
+                if await read_generation(self._client) != self.generation:
+                    await self.reload()
             found = self.lookup(ref)
         if found is None:
             raise UnknownTaskError(self._unknown_message(ref))
