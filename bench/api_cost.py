@@ -1,13 +1,16 @@
 """API CPU per request, without workers: POST /audio/length, POST /v1/jobs, GET /task/{id}.
 
-    python bench/api_cost.py [--layout embedded|distributed] [-n 3000] [-c 8]
+    python bench/api_cost.py [--layout embedded|distributed] [-n 3000] [-c 8] [--src DIR]
 
 Starts one ``asyncml api`` process (embedded: its own Valkey in a temp dir; distributed:
 RabbitMQ on 127.0.0.1:5672 and Redis db 9 on 127.0.0.1:6379), sends each kind of request
 ``n`` times from ``c`` concurrent connections (aiohttp), and prints the API process's CPU
 milliseconds per request, read from /proc. No worker runs, so jobs stay queued and nothing
 else competes for the CPU. Set PYSPY=file to record a py-spy profile (``--gil``, raw) of
-the API meanwhile. Linux only.
+the API meanwhile. ``--src`` runs the API from another checkout's ``src`` (a git worktree
+of an older commit) for side-by-side figures. The built-in tasks are registered first
+(``asyncml tasks register``), as a deployment whose workers are scaled to zero does.
+Linux only.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=3000)
     parser.add_argument("-c", type=int, default=8)
     parser.add_argument("--port", type=int, default=5099)
+    parser.add_argument("--src", type=Path, default=None, help="run the API from this src dir")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
     env = os.environ | {
@@ -75,6 +79,8 @@ def main() -> None:
         env |= {"ASYNCML_BROKER_URL": AMQP, "ASYNCML_STORE_URL": f"redis://127.0.0.1/{STORE_DB}"}
     else:
         env |= {"ASYNCML_BROKER_URL": "", "ASYNCML_STORE_URL": ""}
+    if args.src is not None:
+        env["PYTHONPATH"] = str(args.src.resolve())
     api = subprocess.Popen([sys.executable, "-m", "asyncml", "api"], env=env)
     url = f"http://127.0.0.1:{args.port}"
     spy = None
@@ -86,6 +92,9 @@ def main() -> None:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        # Versions before the task registry have no such command, and need none.
+        register = [sys.executable, "-m", "asyncml", "tasks", "register"]
+        subprocess.run(register, env=env, capture_output=True, check=False)
         ids = asyncio.run(load(url, "post", 300, args.c, []))  # warm-up
         asyncio.run(load(url, "get", 300, args.c, ids))
         if os.environ.get("PYSPY"):
