@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     fetch_timeout_s: float = Field(default=60.0, gt=0)
     fetch_connect_timeout_s: float = Field(default=5.0, gt=0)
 
+    # Job store connections per API process. A request that finds them all in use waits for
+    # one, up to store_pool_wait_s, so a burst of reads queues for a moment instead of
+    # failing; only a pool busy for that whole wait is answered 503 (busy, not unreachable).
+    # One connection is the job event listener's. Each API replica opens up to this many.
+    store_max_connections: int = Field(default=100, ge=2, le=10000)
+    store_pool_wait_s: float = Field(default=10.0, gt=0, le=300)
+
     long_poll_max_s: float = Field(default=60.0, gt=0)
     sse_heartbeat_s: float = Field(default=15.0, gt=0, description="SSE keep-alive comments")
     log_level: str = "INFO"
