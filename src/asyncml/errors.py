@@ -16,6 +16,7 @@ Job errors travel from model code through the worker into the job record as
     ├── JobNotFoundError              unknown id (HTTP 404)
     ├── ConflictError                 state or idempotency conflict (HTTP 409)
     ├── UnauthorizedError             missing or unknown API key (HTTP 401)
+    ├── BadHeaderError                a request header that cannot be honoured (HTTP 400)
     └── ServiceUnavailableError       broker or store unreachable (HTTP 503)
         └── QueueFullError            the queue holds ASYNCML_MAX_QUEUED jobs (HTTP 503)
 """
@@ -80,6 +81,10 @@ class JobNotFoundError(AsyncmlError):
 
 class ConflictError(AsyncmlError):
     """The request conflicts with the job's state or an earlier request."""
+
+
+class BadHeaderError(AsyncmlError):
+    """A request header whose value this API cannot use (e.g. a foreign ``Last-Event-ID``)."""
 
 
 class ServiceUnavailableError(AsyncmlError):

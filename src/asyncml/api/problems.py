@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Match
 from asyncml.api.jobs import BadRequestError, UnknownTaskError
 from asyncml.api.limits import RateLimitedError
 from asyncml.errors import (
+    BadHeaderError,
     ConflictError,
     JobNotFoundError,
     QueueFullError,
@@ -58,6 +59,7 @@ _PLAIN: dict[type[Exception], tuple[int, str]] = {
     UnknownTaskError: (422, "unknown_task"),
     BadRequestError: (422, "invalid_request"),
     JobNotFoundError: (404, "not_found"),
+    BadHeaderError: (400, "bad_request"),
     ConflictError: (409, "conflict"),
 }
 
