@@ -109,9 +109,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
-            # FastAPI's 400 for a body that is not even text: malformed JSON like any other.
-            reason = "it is not UTF-8 text"
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            # FastAPI's 400 for a body its JSON parser raised on other than JSONDecodeError:
+            # not even text, or an integer past Python's 4300 digits. Malformed JSON like
+            # any other, so the documented 422.
+            reason = (
+                "it is not UTF-8 text"
+                if isinstance(exc.__cause__, UnicodeDecodeError)
+                else "a number has more than 4300 digits"
+            )
             return problem(422, "invalid_request", f"the request body is not valid JSON ({reason})")
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         response = problem(exc.status_code, code, str(exc.detail))
