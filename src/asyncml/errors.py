@@ -24,6 +24,14 @@ Job errors travel from model code through the worker into the job record as
 from __future__ import annotations
 
 
+def quoted(value: str, most: int = 64) -> str:
+    """``value`` as ``repr`` shows it, cut to ``most`` characters: an error message that
+    echoes what a client sent must not grow with it (a 60 KB id is not worth sending back)."""
+    if len(value) <= most:
+        return repr(value)
+    return f"{value[:most]!r}... ({len(value)} characters)"
+
+
 class AsyncmlError(Exception):
     """Base class of every error asyncml raises on purpose."""
 

@@ -112,6 +112,15 @@ def test_a_number_too_long_to_parse_is_422(limited: Stack, path: str) -> None:
         assert error["message"].startswith("the request body is not valid JSON")
 
 
+@pytest.mark.parametrize("path", ["/v1/jobs/{}", "/v1/jobs/{}/events", "/task/{}"])
+def test_an_unknown_id_is_not_echoed_in_full(limited: Stack, path: str) -> None:
+    long_id = "a" * 60_000
+    with _as(limited, "odd") as client:
+        response = client.get(path.format(long_id))
+        assert response.status_code == 404, response.text[:200]
+        assert len(response.content) < 500 and "60000 characters" in response.text
+
+
 def test_moderate_nesting_is_judged_by_the_schema(limited: Stack) -> None:
     nested = "[" * 30 + "]" * 30
     body = f'{{"task": "euro.results", "input": {{"draw_date": {nested}}}}}'

@@ -23,7 +23,7 @@ from asyncml import logs
 from asyncml.api.broker import Broker
 from asyncml.api.notify import Notifier
 from asyncml.catalog import TASKS, TaskSpec
-from asyncml.errors import ConflictError, JobNotFoundError, QueueFullError
+from asyncml.errors import ConflictError, JobNotFoundError, QueueFullError, quoted
 from asyncml.events import WebhookTarget
 from asyncml.metrics.queues import queue_position
 from asyncml.schemas import Job, JobStatus
@@ -129,7 +129,7 @@ class JobService:
         stored = await self.store.get(job_id)
         # Another owner's job is indistinguishable from a missing one.
         if stored is None or stored.owner != owner:
-            raise JobNotFoundError(f"no job with id {job_id!r}")
+            raise JobNotFoundError(f"no job with id {quoted(job_id)}")
         return stored
 
     async def get(self, job_id: str, owner: str, *, position: bool = True) -> Job:
@@ -163,7 +163,7 @@ class JobService:
         await self._find(job_id, owner)
         before = await self.store.cancel(job_id)
         if before == "missing":
-            raise JobNotFoundError(f"no job with id {job_id!r}")
+            raise JobNotFoundError(f"no job with id {quoted(job_id)}")
         if before == JobStatus.STARTED.value:
             await self.broker.terminate(job_id)
         elif before != JobStatus.QUEUED.value:
