@@ -142,22 +142,13 @@ def up(
 @INSECURE
 def api(host: str | None, port: int | None, data_dir: Path | None, insecure: bool) -> None:
     """Run the HTTP API (FastAPI under uvicorn). OpenAPI docs are served at /docs."""
-    import uvicorn
-
     from asyncml.api import create_app
+    from asyncml.api.server import serve
 
     settings = _api_settings(insecure, host=host, port=port, data_dir=data_dir)
     _logging(settings.log_level, settings.log_format)
     _ensure_embedded(settings)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        log_config=None,  # uvicorn's lines go through asyncml's handler (text or JSON)
-        timeout_graceful_shutdown=10,
-    )
+    serve(create_app(settings), settings)
 
 
 def _queues(_: click.Context, __: click.Parameter, value: str) -> list[str]:
