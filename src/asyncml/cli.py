@@ -144,11 +144,16 @@ def api(host: str | None, port: int | None, data_dir: Path | None, insecure: boo
     """Run the HTTP API (FastAPI under uvicorn). OpenAPI docs are served at /docs."""
     from asyncml.api import create_app
     from asyncml.api.server import serve
+    from asyncml.ports import PortUnavailableError, bind
 
     settings = _api_settings(insecure, host=host, port=port, data_dir=data_dir)
     _logging(settings.log_level, settings.log_format)
+    try:
+        sock = bind(settings.host, settings.port)  # first: a taken port fails fast
+    except PortUnavailableError as exc:
+        raise click.ClickException(str(exc)) from None
     _ensure_embedded(settings)
-    serve(create_app(settings), settings)
+    serve(create_app(settings), settings, sock)
 
 
 def _queues(_: click.Context, __: click.Parameter, value: str) -> list[str]:

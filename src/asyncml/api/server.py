@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Any
 
 import orjson
@@ -142,9 +143,9 @@ def bounded_protocol(settings: Settings) -> type[BoundedHttpToolsProtocol]:
     )
 
 
-def serve(app: FastAPI, settings: Settings) -> None:
-    """Run ``app`` under uvicorn until told to stop."""
-    uvicorn.run(
+def serve(app: FastAPI, settings: Settings, sock: socket.socket) -> None:
+    """Run ``app`` under uvicorn on ``sock`` (see ``asyncml.ports.bind``) until told to stop."""
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -155,3 +156,4 @@ def serve(app: FastAPI, settings: Settings) -> None:
         log_config=None,  # uvicorn's lines go through asyncml's handler (text or JSON)
         timeout_graceful_shutdown=10,
     )
+    uvicorn.Server(config).run(sockets=[sock])
