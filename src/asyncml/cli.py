@@ -190,22 +190,18 @@ def _share_tasks(extra: tuple[str, ...]) -> None:
 @INSECURE
 def api(host: str | None, port: int | None, data_dir: Path | None, insecure: bool) -> None:
     """Run the HTTP API (FastAPI under uvicorn). OpenAPI docs are served at /docs."""
-    import uvicorn
-
     from asyncml.api import create_app
+    from asyncml.api.server import serve
+    from asyncml.ports import PortUnavailableError, bind
 
     settings = _api_settings(insecure, host=host, port=port, data_dir=data_dir)
     _logging(settings.log_level, settings.log_format)
+    try:
+        sock = bind(settings.host, settings.port)  # first: a taken port fails fast
+    except PortUnavailableError as exc:
+        raise click.ClickException(str(exc)) from None
     _ensure_embedded(settings)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        log_config=None,  # uvicorn's lines go through asyncml's handler (text or JSON)
-        timeout_graceful_shutdown=10,
-    )
+    serve(create_app(settings), settings, sock)
 
 
 def _queues(value: str | None, known: tuple[str, ...]) -> list[str]:

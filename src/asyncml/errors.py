@@ -16,11 +16,20 @@ Job errors travel from model code through the worker into the job record as
     ├── JobNotFoundError              unknown id (HTTP 404)
     ├── ConflictError                 state or idempotency conflict (HTTP 409)
     ├── UnauthorizedError             missing or unknown API key (HTTP 401)
+    ├── BadHeaderError                a request header that cannot be honoured (HTTP 400)
     └── ServiceUnavailableError       broker or store unreachable (HTTP 503)
         └── QueueFullError            the queue holds ASYNCML_MAX_QUEUED jobs (HTTP 503)
 """
 
 from __future__ import annotations
+
+
+def quoted(value: str, most: int = 64) -> str:
+    """``value`` as ``repr`` shows it, cut to ``most`` characters: an error message that
+    echoes what a client sent must not grow with it (a 60 KB id is not worth sending back)."""
+    if len(value) <= most:
+        return repr(value)
+    return f"{value[:most]!r}... ({len(value)} characters)"
 
 
 class AsyncmlError(Exception):
@@ -80,6 +89,10 @@ class JobNotFoundError(AsyncmlError):
 
 class ConflictError(AsyncmlError):
     """The request conflicts with the job's state or an earlier request."""
+
+
+class BadHeaderError(AsyncmlError):
+    """A request header whose value this API cannot use (e.g. a foreign ``Last-Event-ID``)."""
 
 
 class ServiceUnavailableError(AsyncmlError):

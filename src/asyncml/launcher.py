@@ -13,6 +13,7 @@ from types import FrameType
 
 import httpx
 
+from asyncml.ports import PortUnavailableError, check_free
 from asyncml.settings import Settings
 from asyncml.supervise import Child, Supervisor
 
@@ -55,6 +56,15 @@ class Launcher:
     def run(self) -> int:
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
+        try:
+            # Checked before the API starts: the readiness check below cannot tell our own
+            # API from another process answering on that port.
+            check_free(self.settings.host, self.settings.port)
+        except PortUnavailableError as exc:
+            log.error("%s", exc)
+            if self.owns_server:
+                self._stop_server()
+            return 1
         self.supervisor.start()
         code = 0
         try:

@@ -95,6 +95,22 @@ class Settings(BaseSettings):
     fetch_timeout_s: float = Field(default=60.0, gt=0)
     fetch_connect_timeout_s: float = Field(default=5.0, gt=0)
 
+    # A request's line and headers (its head) must arrive within header_timeout_s of its
+    # first byte (or of the connection opening) and stay within max_header_bytes: past
+    # either the API answers 408 or 431 and closes the connection, so slow or endless heads
+    # cannot hold connections and memory (asyncml.api.server). keep_alive_s: how long an
+    # idle connection is kept between requests.
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
+    keep_alive_s: int = Field(default=5, ge=1, le=300)
+
+    # Job store connections per API process. A request that finds them all in use waits for
+    # one, up to store_pool_wait_s, so a burst of reads queues for a moment instead of
+    # failing; only a pool busy for that whole wait is answered 503 (busy, not unreachable).
+    # One connection is the job event listener's. Each API replica opens up to this many.
+    store_max_connections: int = Field(default=100, ge=2, le=10000)
+    store_pool_wait_s: float = Field(default=10.0, gt=0, le=300)
+
     long_poll_max_s: float = Field(default=60.0, gt=0)
     sse_heartbeat_s: float = Field(default=15.0, gt=0, description="SSE keep-alive comments")
     log_level: str = "INFO"

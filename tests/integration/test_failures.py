@@ -343,7 +343,7 @@ def test_duplicate_delivery_of_a_running_job_waits_for_its_lease(
     tag = uuid.uuid4().hex[:8]
     url = f"{files.base_url}/slow/4/short.wav?dup={tag}"
     settings = Settings(broker_url=env["ASYNCML_BROKER_URL"], store_url=env["ASYNCML_STORE_URL"])
-    celery = create_celery(settings, with_tasks=False)
+    celery = create_celery(settings)
     started = time.monotonic()
     try:
         job = stack.submit("audio.length", {"url": url}).json()

@@ -13,7 +13,7 @@ from tests.integration.conftest import start_stack, stop_stack
 from tests.integration.fileserver import FileServer
 from tests.integration.stack import Stack
 
-KEYS = {name: f"{name}-key-0123456789abcdef" for name in ("limited", "other", "filler")}
+KEYS = {name: f"{name}-key-0123456789abcdef" for name in ("limited", "other", "filler", "odd")}
 MAX_QUEUED = 3
 RATE = 20  # per minute: a burst of 20, then one every 3 s
 
@@ -70,6 +70,55 @@ def test_deep_nesting_is_422_not_a_recursion_error(limited: Stack, where: str) -
         assert error["code"] == "invalid_request" and "deeper than 32" in error["message"]
         # Still serving.
         assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/jobs", rb'{"task": "euro.results", "input": {"draw_date": "\ud800"}}'),
+        ("/v1/jobs", rb'{"task": "euro.results", "input": {"\ud800": "2024-01-05"}}'),
+        ("/v1/jobs", rb'{"task": "euro.results", "input": {"draw_date": "\udc00\ud83d"}}'),
+        ("/v1/jobs", rb'{"task": "\ud800", "input": {}}'),
+        ("/v1/jobs", rb'{"\udfff": 1, "task": "euro.results", "input": {}}'),
+        ("/audio/length", rb'{"audio_url": "http://example.com/\ud800.wav"}'),
+    ],
+)
+def test_a_lone_surrogate_is_invalid_json_not_a_500(limited: Stack, path: str, body: bytes) -> None:
+    with _as(limited, "odd") as client:
+        response = client.post(path, content=body, headers={"content-type": "application/json"})
+        error = _error(response, 422)
+        assert error["code"] == "invalid_request" and "surrogate" in error["message"]
+
+
+def test_a_surrogate_pair_is_a_character(limited: Stack) -> None:
+    # An escaped pair (how json.dumps writes an emoji) reaches the schema, which judges it.
+    body = rb'{"task": "euro.results", "input": {"draw_date": "\ud83d\ude00", "x": "\\ud800"}}'
+    with _as(limited, "odd") as client:
+        response = client.post(
+            "/v1/jobs", content=body, headers={"content-type": "application/json"}
+        )
+        error = _error(response, 422)
+        assert "surrogate" not in error["message"] and "draw_date" in error["message"]
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs", "/audio/length"])
+def test_a_number_too_long_to_parse_is_422(limited: Stack, path: str) -> None:
+    # Python refuses to read an integer of more than 4300 digits (CVE-2020-10735).
+    body = f'{{"task": "euro.results", "input": {{"n": 1{"0" * 5000}}}}}'
+    with _as(limited, "odd") as client:
+        response = client.post(path, content=body, headers={"content-type": "application/json"})
+        error = _error(response, 422)
+        assert error["code"] == "invalid_request"
+        assert error["message"].startswith("the request body is not valid JSON")
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs/{}", "/v1/jobs/{}/events", "/task/{}"])
+def test_an_unknown_id_is_not_echoed_in_full(limited: Stack, path: str) -> None:
+    long_id = "a" * 60_000
+    with _as(limited, "odd") as client:
+        response = client.get(path.format(long_id))
+        assert response.status_code == 404, response.text[:200]
+        assert len(response.content) < 500 and "60000 characters" in response.text
 
 
 def test_moderate_nesting_is_judged_by_the_schema(limited: Stack) -> None:

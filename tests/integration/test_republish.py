@@ -133,7 +133,7 @@ def test_on_rabbitmq_only_an_empty_queue_counts_as_holding_nothing(
     job again only while the queue has nothing ready (a backlog is never doubled)."""
     env = layout_env("rabbitmq", files, tmp_path)  # also makes this run's virtual host
     settings = Settings(broker_url=env["ASYNCML_BROKER_URL"], store_url=env["ASYNCML_STORE_URL"])
-    celery = create_celery(settings, with_tasks=False)
+    celery = create_celery(settings)
     queue = f"republish-{uuid.uuid4().hex[:8]}"
     view = BrokerView(celery)
     try:

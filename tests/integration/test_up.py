@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -143,3 +145,46 @@ def _answers(url: str) -> bool:
     except httpx.HTTPError:
         return False
     return True
+
+
+class _Healthy(BaseHTTPRequestHandler):
+    """Another service on the port that answers health checks (another asyncml, say)."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+
+@pytest.fixture
+def taken(up: Up) -> Iterator[int]:
+    """``up``'s port, held by another server that answers 200 to everything."""
+    other = ThreadingHTTPServer(("127.0.0.1", up.port), _Healthy)
+    thread = threading.Thread(target=other.serve_forever, daemon=True)
+    thread.start()
+    yield up.port
+    other.shutdown()
+    other.server_close()
+
+
+@pytest.mark.parametrize("command", ["api", "up"])
+def test_a_taken_port_fails_fast_and_clearly(up: Up, taken: int, command: str) -> None:
+    with open(up.log, "ab") as log:
+        up.proc = subprocess.Popen(
+            [sys.executable, "-m", "asyncml", command, "--port", str(taken)],
+            env=up.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        code = up.proc.wait(30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"asyncml {command} still running on a taken port:\n{up.log.read_text()}")
+    output = up.log.read_text()
+    assert code != 0, output
+    assert f"cannot listen on 127.0.0.1:{taken}" in output and "already in use" in output
+    assert "asyncml is up" not in output

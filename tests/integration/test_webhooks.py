@@ -292,7 +292,32 @@ def test_events_errors(hooks: Stack) -> None:
     assert hooks.client.get(f"/v1/jobs/{uuid.uuid4()}/events").status_code == 404
     job = hooks.submit("audio.length", {"url": "http://127.0.0.1:9/a.wav"}).json()
     bad = hooks.client.get(f"/v1/jobs/{job['id']}/events", headers={"Last-Event-ID": "x"})
-    assert bad.status_code == 422
+    assert bad.status_code == 400
+    assert "Last-Event-ID" in bad.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "last_id",
+    [
+        "99999999999999999999-1",  # the pattern's 20 digits, past 2**64
+        "1-18446744073709551616",
+        "18446744073709551615-18446744073709551615",  # nothing can come after it
+    ],
+)
+def test_events_refuse_an_id_beyond_the_stream(
+    hooks: Stack, files: FileServer, last_id: str
+) -> None:
+    finished = hooks.submit("audio.length", {"url": "http://127.0.0.1:9/a.wav"}).json()
+    assert hooks.wait_job(finished["id"])["status"] == "failed"
+    running = hooks.submit("audio.length", {"url": f"{files.base_url}/slow/2/short.wav"})
+    for job_id in (finished["id"], running.json()["id"]):
+        bad = hooks.client.get(f"/v1/jobs/{job_id}/events", headers={"Last-Event-ID": last_id})
+        assert bad.status_code == 400, bad.text
+        assert "Last-Event-ID" in bad.json()["error"]["message"]
+    # The largest id that can have a successor is still a resume point (nothing after it).
+    top = "18446744073709551615-18446744073709551614"
+    done = hooks.client.get(f"/v1/jobs/{finished['id']}/events", headers={"Last-Event-ID": top})
+    assert done.status_code == 204
 
 
 def test_long_poll_answers_when_the_job_ends(hooks: Stack, files: FileServer) -> None:

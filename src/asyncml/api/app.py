@@ -35,9 +35,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = AsyncJobStore(settings.effective_store_url, settings.job_retention_s)
+        connections, wait_s = settings.store_max_connections, settings.store_pool_wait_s
+        store = AsyncJobStore(
+            settings.effective_store_url,
+            settings.job_retention_s,
+            max_connections=connections,
+            pool_wait_s=wait_s,
+        )
         notifier = Notifier(store.redis)
-        broker = Broker(create_celery(settings), settings.effective_store_url)
+        broker = Broker(
+            create_celery(settings),
+            settings.effective_store_url,
+            max_connections=connections,
+            pool_wait_s=wait_s,
+        )
         catalog = TaskCatalog(store.redis)
         app.state.settings = settings
         app.state.catalog = catalog

@@ -22,33 +22,27 @@ import redis.asyncio as aredis
 from anyio import to_thread
 from celery import Celery
 from kombu.exceptions import KombuError
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from asyncml.api.amqp import AmqpPublisher
 from asyncml.api.wire import redis_location, redis_py_url, task_body, task_headers, task_message
 from asyncml.errors import ServiceUnavailableError
 from asyncml.store import Enqueue
+from asyncml.store.connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_POOL_WAIT_S, async_redis
 from asyncml.store.registry import TaskManifest
 
 log = logging.getLogger(__name__)
 _BROKER_ERRORS = (KombuError, OSError, ConnectionError, TimeoutError, redis.RedisError)
 
 
-def redis_client(url: str) -> aredis.Redis:
-    """An asyncio Redis client for the API: short timeouts, and one retry of a command
-    whose pooled connection turns out to be dead (a restarted server)."""
-    return aredis.Redis.from_url(
-        url,
-        socket_timeout=5,
-        socket_connect_timeout=2,
-        health_check_interval=30,
-        retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
-    )
-
-
 class Broker:
-    def __init__(self, celery: Celery, store_url: str) -> None:
+    def __init__(
+        self,
+        celery: Celery,
+        store_url: str,
+        *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        pool_wait_s: float = DEFAULT_POOL_WAIT_S,
+    ) -> None:
         self.celery = celery
         self._depths: dict[str, tuple[float, int | None]] = {}
         url = str(celery.conf.broker_url)
@@ -58,7 +52,7 @@ class Broker:
         self._amqp: AmqpPublisher | None = None
         direct = redis_py_url(url)
         if direct is not None and not self.colocated:
-            self._redis = redis_client(direct)
+            self._redis = async_redis(direct, max_connections=max_connections, wait_s=pool_wait_s)
         elif url.startswith(("amqp://", "amqps://", "pyamqp://")):
             self._amqp = AmqpPublisher(url.replace("pyamqp://", "amqp://", 1))
 

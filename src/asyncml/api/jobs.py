@@ -20,7 +20,7 @@ import orjson
 from asyncml import logs
 from asyncml.api.broker import Broker
 from asyncml.api.notify import Notifier
-from asyncml.errors import ConflictError, JobNotFoundError, QueueFullError
+from asyncml.errors import ConflictError, JobNotFoundError, QueueFullError, quoted
 from asyncml.events import WebhookTarget
 from asyncml.metrics.queues import queue_position
 from asyncml.schemas import Job, JobStatus
@@ -105,7 +105,7 @@ class JobService:
         stored = await self.store.get(job_id)
         # Another owner's job is indistinguishable from a missing one.
         if stored is None or stored.owner != owner:
-            raise JobNotFoundError(f"no job with id {job_id!r}")
+            raise JobNotFoundError(f"no job with id {quoted(job_id)}")
         return stored
 
     async def get(self, job_id: str, owner: str, *, position: bool = True) -> Job:
@@ -139,7 +139,7 @@ class JobService:
         await self._find(job_id, owner)
         before = await self.store.cancel(job_id)
         if before == "missing":
-            raise JobNotFoundError(f"no job with id {job_id!r}")
+            raise JobNotFoundError(f"no job with id {quoted(job_id)}")
         if before == JobStatus.STARTED.value:
             await self.broker.terminate(job_id)
         elif before != JobStatus.QUEUED.value:

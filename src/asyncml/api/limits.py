@@ -6,7 +6,9 @@ long-polls and event streams pass through untouched. A body announced larger tha
 is answered 413 before a byte of it is read; a chunked body is counted as it arrives and
 answered 413 as soon as it goes over. A JSON body nested deeper than the limit is answered
 422 before any parser sees it: parsers recurse, and 100 000 nested lists would otherwise
-end in a RecursionError (500).
+end in a RecursionError (500). A JSON body with an escaped lone surrogate (``"\\ud800"``)
+is answered 422 too: Python's parser accepts one, but it is not a character, so the string
+could not be stored or echoed back (RFC 8259 leaves such escapes' meaning undefined).
 
 The rate limit is a token bucket per key name **in this API process**: with N replicas
 behind a load balancer a key may make up to N times the configured rate.
@@ -14,6 +16,7 @@ behind a load balancer a key may make up to N times the configured rate.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -28,6 +31,8 @@ from asyncml.api.jobs import BadRequestError
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+# A \u escape of either half of a surrogate pair (possibly an escaped backslash and text).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class RateLimitedError(Exception):
@@ -43,6 +48,25 @@ def json_depth(body: bytes) -> int:
     brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
     # accumulate/max run in C: a 1 MiB body of brackets costs tens of milliseconds.
     return max(0, max(accumulate(map(_STEP.__getitem__, brackets)), default=0))
+
+
+def has_lone_surrogate(body: bytes) -> bool:
+    """Whether a JSON string in ``body`` escapes half a surrogate pair without the other.
+    Only the strings with such an escape are decoded: emoji sent by ``json.dumps`` pairs."""
+    if not _SURROGATE_ESCAPE.search(body):
+        return False
+    for match in _STRING.finditer(body):
+        if not _SURROGATE_ESCAPE.search(match[0]):
+            continue
+        try:
+            text: str = json.loads(match[0])
+        except ValueError:
+            continue  # malformed otherwise: the parser's own error explains
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+    return False
 
 
 def _problem(status: int, code: str, message: str) -> tuple[dict[str, Any], bytes]:
@@ -115,6 +139,13 @@ class LimitsMiddleware:
                 return
             if json_depth(body) > self.max_depth:
                 message = f"the request body nests deeper than {self.max_depth} levels"
+                await _answer(send, 422, "invalid_request", message)
+                return
+            if has_lone_surrogate(body):
+                message = (
+                    "the request body is not valid JSON (a \\uD800-\\uDFFF escape without "
+                    "the other half of its surrogate pair is not a character)"
+                )
                 await _answer(send, 422, "invalid_request", message)
                 return
             await self.app(scope, replay(body, receive), send)

@@ -9,7 +9,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as StoreConnectionError
+from redis.exceptions import ReadOnlyError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as StoreTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 
@@ -17,12 +19,14 @@ from asyncml.api.catalog import UnknownTaskError
 from asyncml.api.jobs import BadRequestError
 from asyncml.api.limits import RateLimitedError
 from asyncml.errors import (
+    BadHeaderError,
     ConflictError,
     JobNotFoundError,
     QueueFullError,
     ServiceUnavailableError,
     UnauthorizedError,
 )
+from asyncml.store.connections import PoolExhaustedError
 
 log = logging.getLogger(__name__)
 QUEUE_FULL_RETRY_S = 10
@@ -56,6 +60,7 @@ _PLAIN: dict[type[Exception], tuple[int, str]] = {
     UnknownTaskError: (422, "unknown_task"),
     BadRequestError: (422, "invalid_request"),
     JobNotFoundError: (404, "not_found"),
+    BadHeaderError: (400, "bad_request"),
     ConflictError: (409, "conflict"),
 }
 
@@ -100,15 +105,20 @@ def install(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(RedisError)
-    async def store_down(_: Request, exc: RedisError) -> JSONResponse:
-        log.error("job store error: %s", exc)
-        return _retry("the job store is unreachable; retry shortly")
+    async def store_error(_: Request, exc: RedisError) -> JSONResponse:
+        return store_problem(exc)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
-            # FastAPI's 400 for a body that is not even text: malformed JSON like any other.
-            reason = "it is not UTF-8 text"
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            # FastAPI's 400 for a body its JSON parser raised on other than JSONDecodeError:
+            # not even text, or an integer past Python's 4300 digits. Malformed JSON like
+            # any other, so the documented 422.
+            reason = (
+                "it is not UTF-8 text"
+                if isinstance(exc.__cause__, UnicodeDecodeError)
+                else "a number has more than 4300 digits"
+            )
             return problem(422, "invalid_request", f"the request body is not valid JSON ({reason})")
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         response = problem(exc.status_code, code, str(exc.detail))
@@ -136,3 +146,27 @@ def _retry(message: str) -> JSONResponse:
     response = problem(503, "unavailable", message)
     response.headers["Retry-After"] = "2"
     return response
+
+
+# Error replies that mean the store cannot serve right now (a replica being promoted, a
+# full memory, a script running too long), not that the request was wrong.
+_UNAVAILABLE_REPLIES = ("OOM", "MASTERDOWN", "TRYAGAIN", "BUSY", "NOREPLICAS", "CLUSTERDOWN")
+
+
+def store_problem(exc: RedisError) -> JSONResponse:
+    """A store error as an answer: 503 only when the store is out of reach or cannot serve
+    for now (busy pool, outage, failover); anything else is a fault of ours (500), never
+    reported as an outage."""
+    if isinstance(exc, PoolExhaustedError):
+        log.warning("job store: %s", exc)
+        return _retry("the API is busy: no job store connection came free in time; retry shortly")
+    if isinstance(exc, StoreConnectionError | StoreTimeoutError):
+        log.error("job store unreachable: %s", exc)
+        return _retry("the job store is unreachable; retry shortly")
+    if isinstance(exc, ReadOnlyError) or (
+        isinstance(exc, ResponseError) and str(exc).startswith(_UNAVAILABLE_REPLIES)
+    ):
+        log.error("job store unavailable: %s", exc)
+        return _retry("the job store is unavailable for now; retry shortly")
+    log.error("job store error", exc_info=exc)
+    return problem(500, "internal_error", "the job store refused a request; this is a bug")

@@ -129,7 +129,8 @@ class _Decoder:
 
 
 class BodyReader:
-    """Pulls one response's body chunk by chunk; ``received`` counts bytes off the wire."""
+    """Pulls one response's body chunk by chunk; ``received`` counts bytes off the wire.
+    Every body the egress client reads goes through one, so the byte cap is kept here."""
 
     def __init__(
         self,
@@ -140,6 +141,15 @@ class BodyReader:
         deadline: float,
         already: int = 0,
     ) -> None:
+        # A body declared larger than the room left is refused before a byte of it is
+        # read: reading towards the cap would only end at the deadline when the server
+        # is slow, or never sends it. (A ranged answer declares its range, not the file.)
+        length = declared_length(response)
+        if length is not None and already + length > limit:
+            response.close()
+            raise TooLargeError(
+                f"{target.label} is {format_size(length)}, over the {format_size(limit)} limit"
+            )
         coding = content_encoding(response)
         self._raw: Iterator[bytes]
         if response.is_stream_consumed:

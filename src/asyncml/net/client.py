@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from asyncml.errors import DownloadError, FetchTimeoutError, JobError, TooLargeError
-from asyncml.net.body import BodyReader, declared_length, format_size, transport_errors
+from asyncml.errors import DownloadError, FetchTimeoutError, JobError
+from asyncml.net.body import BodyReader, transport_errors
 from asyncml.net.pinning import PinnedTransport, Scope, scoped
 from asyncml.net.policy import EgressPolicy
 from asyncml.net.remote import RemoteFile, open_remote
@@ -76,11 +76,6 @@ class Egress:
         response, target = self._request(url, {}, deadline)
         try:
             self._check_status(response, target)
-            length = declared_length(response)
-            if length is not None and length > limit:
-                raise TooLargeError(
-                    f"{target.label} is {format_size(length)}, over the {format_size(limit)} limit"
-                )
             return BodyReader(response, target, limit=limit, deadline=deadline).read_all()
         finally:
             response.close()

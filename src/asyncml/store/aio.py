@@ -6,15 +6,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-import redis.asyncio as aredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 
 from asyncml.events import WebhookTarget, event_log_key
 from asyncml.metrics.recording import on_discard, queued_key
 from asyncml.schemas import JobStatus
+from asyncml.store.connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_POOL_WAIT_S, async_redis
 from asyncml.store.pipelined import PipelinedConnection
 from asyncml.store.records import (
     _CREATE,
@@ -64,18 +61,18 @@ class Enqueue:
 class AsyncJobStore:
     """asyncio job store for the API process."""
 
-    def __init__(self, url: str, retention_s: int) -> None:
-        # One retry of a command whose pooled connection turns out to be dead (a restarted
-        # server): the first request after a restart succeeds instead of answering 503.
-        # Connection errors only, not timeouts. Running a script twice is safe: the state
-        # scripts check the state they would change, the create script its own record.
-        self.redis = aredis.Redis.from_url(
-            url,
-            socket_timeout=5,
-            socket_connect_timeout=2,
-            health_check_interval=30,
-            retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
-        )
+    def __init__(
+        self,
+        url: str,
+        retention_s: int,
+        *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        pool_wait_s: float = DEFAULT_POOL_WAIT_S,
+    ) -> None:
+        # Running a script twice (the client's one retry on a dead pooled connection) is
+        # safe: the state scripts check the state they would change, the create script its
+        # own record.
+        self.redis = async_redis(url, max_connections=max_connections, wait_s=pool_wait_s)
         self.retention_s = retention_s
         self._create = self.redis.register_script(_CREATE)
         self._finish = self.redis.register_script(_FINISH)

@@ -16,6 +16,7 @@ from asyncml.api.limits import (
     RateLimitedError,
     RateLimiter,
     check_input_size,
+    has_lone_surrogate,
     json_depth,
 )
 
@@ -145,3 +146,26 @@ def test_token_bucket() -> None:
         limiter.take("a")
     with pytest.raises(RateLimitedError):
         limiter.take("a")
+
+
+@pytest.mark.parametrize(
+    ("body", "lone"),
+    [
+        (rb'{"a": "\ud800"}', True),
+        (rb'{"\uDFFF": 1}', True),
+        (rb'["ok", "\ud83d\ude00", "\ude00\ud83d"]', True),  # a pair in the wrong order
+        (rb'{"a": "\ud83d\ude00 \u00e9"}', False),  # an emoji as json.dumps writes it
+        (rb'{"a": "\\ud800"}', False),  # an escaped backslash, then plain text
+        (rb'{"a": "\ud800\x"}', False),  # malformed anyway: the parser says so
+        (b'{"a": "\xed\xa0\x80"}', False),  # raw bytes: the UTF-8 decoder refuses them
+    ],
+)
+def test_a_lone_surrogate_escape_is_found(body: bytes, lone: bool) -> None:
+    assert has_lone_surrogate(body) is lone
+
+
+def test_a_lone_surrogate_is_422_before_the_app() -> None:
+    body = b'{"task": "euro.results", "input": {"draw_date": "\\ud800"}}'
+    status, answer, _, called = _call([body], {"content-type": "application/json"})
+    assert status == 422 and not called
+    assert "surrogate" in orjson.loads(answer)["error"]["message"]

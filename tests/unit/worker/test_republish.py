@@ -130,7 +130,7 @@ def test_still_queued_reads_what_to_send_and_drops_expired_jobs(store: JobStore)
     store.start(started, max_attempts=3, lease_s=15)
     store.redis.delete(f"asyncml:job:{expired}")  # its record expired while it waited
     found = still_queued(store.redis, "audio", [queued, started, expired], KNOWN)
-    assert found == {queued: ("audio.length", {"url": "http://example.com/a.wav"})}
+    assert found == {queued: ("audio.length", {"url": "http://example.com/a.wav"}, None)}
     assert store.redis.zscore(queued_key("audio"), expired) is None
     assert store.redis.zscore(queued_key("audio"), queued) is not None
 

@@ -20,17 +20,33 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
 
 from asyncml.api.deps import AppSettings, Jobs, Owner
-from asyncml.api.jobs import BadRequestError, JobService
+from asyncml.api.jobs import JobService
 from asyncml.api.routes.jobs import ERRORS
 from asyncml.api.routes.jobs import _linked as linked
+from asyncml.errors import BadHeaderError
 from asyncml.events import event_log_key, event_name, event_view
-from asyncml.schemas import Job, JobStatus
+from asyncml.schemas import Job, JobStatus, Problem
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-_EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+_EVENT_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+# A stream id is two unsigned 64-bit numbers; the largest one can have no successor.
+_ID_MAX = 2**64 - 1
 # Without the notification stream (store reconnecting), look again this often.
 _FALLBACK_S = 2.0
+
+
+def _resume_point(last_event_id: str) -> str:
+    """The id to resume after, checked here: the store refuses an id past 64 bits (or
+    past the last possible one), and that refusal is not the client's answer."""
+    match = _EVENT_ID.match(last_event_id.strip())
+    parts = (int(match[1]), int(match[2])) if match else (_ID_MAX, _ID_MAX)
+    if max(parts) > _ID_MAX or parts == (_ID_MAX, _ID_MAX):
+        raise BadHeaderError(
+            "Last-Event-ID: not an event id sent by this stream; reconnect without it to "
+            "get every event from the start"
+        )
+    return f"{parts[0]}-{parts[1]}"
 
 
 def _frame(entry_id: str, event: str, job: Job) -> bytes:
@@ -77,6 +93,7 @@ async def _events(
     "/{job_id}/events",
     responses={
         **ERRORS,
+        400: {"model": Problem, "description": "Last-Event-ID is not an id this stream sent"},
         200: {"content": {"text/event-stream": {}}, "description": "the job's events"},
         204: {"description": "nothing after Last-Event-ID: the job has finished"},
     },
@@ -96,9 +113,7 @@ async def stream_job_events(
     job = await jobs.get(job_id, owner)
     after = "-"
     if last_event_id:
-        if not _EVENT_ID.match(last_event_id.strip()):
-            raise BadRequestError("Last-Event-ID: not an event id sent by this stream")
-        after = f"({last_event_id.strip()}"
+        after = f"({_resume_point(last_event_id)}"
         # Finished, and nothing left to send: 204 tells EventSource to stop reconnecting.
         if job.status.is_terminal() and job.status != JobStatus.EXPIRED:
             rest = await jobs.store.redis.xrange(event_log_key(job_id), min=after, max="+", count=1)
