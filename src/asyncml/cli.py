@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +20,7 @@ from asyncml.settings import Settings
 
 if TYPE_CHECKING:
     from asyncml.authoring import TaskDefinition
+    from asyncml.store.registry import Registry
 
 
 def _settings(**overrides: object) -> Settings:
@@ -318,22 +322,30 @@ def worker(
     )
 
 
-def _register(settings: Settings, tasks: list[TaskDefinition]) -> None:
-    """Advertise the tasks now, before the worker connects: the API learns them at once.
-    The worker's heartbeat writes them again, so a store that is down now is no obstacle."""
-    import logging
-
+@contextlib.contextmanager
+def _registry(settings: Settings) -> Iterator[Registry]:
+    """The task registry in the job store; a store that does not answer is a clear error."""
     import redis
 
     from asyncml.store.registry import Registry
 
     client = redis.Redis.from_url(settings.effective_store_url, socket_timeout=5)
     try:
-        Registry(client).register([t.manifest() for t in tasks])
+        yield Registry(client)
     except redis.RedisError as exc:
-        logging.getLogger(__name__).warning("task registry not written yet: %s", exc)
+        raise click.ClickException(f"the job store did not answer: {exc}") from None
     finally:
         client.close()
+
+
+def _register(settings: Settings, tasks: list[TaskDefinition]) -> None:
+    """Advertise the tasks now, before the worker connects: the API learns them at once.
+    The worker's heartbeat writes them again, so a store that is down now is no obstacle."""
+    try:
+        with _registry(settings) as registry:
+            registry.register([t.manifest() for t in tasks])
+    except click.ClickException as exc:
+        logging.getLogger(__name__).warning("task registry not written yet: %s", exc.message)
 
 
 @click.command("register")
@@ -345,20 +357,11 @@ def register_tasks(extra_tasks: tuple[str, ...], data_dir: Path | None) -> None:
     For a deployment that scales workers to zero (KEDA): the API accepts a task's jobs once
     its manifest is in the registry, and they wait in the queue until a worker starts.
     """
-    import redis
-
-    from asyncml.store.registry import Registry
-
     settings = _settings(data_dir=data_dir)
     tasks = _load_tasks(settings, extra_tasks)
     _ensure_embedded(settings)
-    client = redis.Redis.from_url(settings.effective_store_url, socket_timeout=5)
-    try:
-        Registry(client).register([t.manifest() for t in tasks])
-    except redis.RedisError as exc:
-        raise click.ClickException(f"the job store did not answer: {exc}") from None
-    finally:
-        client.close()
+    with _registry(settings) as registry:
+        registry.register([t.manifest() for t in tasks])
     for t in tasks:
         click.echo(f"registered {t.key} (queue {t.queue})")
 
@@ -372,20 +375,11 @@ def forget_task(task: str, data_dir: Path | None) -> None:
     The API stops accepting its jobs within a second. A worker still serving it writes it
     back on its next heartbeat: stop those workers first.
     """
-    import redis
-
-    from asyncml.store.registry import Registry
-
     settings = _settings(data_dir=data_dir)
     _ensure_embedded(settings)
     name, _, version = task.partition("@")
-    client = redis.Redis.from_url(settings.effective_store_url, socket_timeout=5)
-    try:
-        removed = Registry(client).forget(name, version or None)
-    except redis.RedisError as exc:
-        raise click.ClickException(f"the job store did not answer: {exc}") from None
-    finally:
-        client.close()
+    with _registry(settings) as registry:
+        removed = registry.forget(name, version or None)
     if not removed:
         raise click.ClickException(f"no task {task!r} in the registry")
     click.echo(f"forgot {', '.join(removed)}")
