@@ -183,6 +183,7 @@ class Delivery:
     attempt: int
     step: int
     body: bytes | None
+    owner: str  # the job's owner (its API key's name); "" in records older than that field
 
     @classmethod
     def decode(cls, member: str, flat: list[bytes]) -> Delivery:
@@ -199,6 +200,7 @@ class Delivery:
             attempt=int(raw[b"attempt"]),
             step=int(raw[b"step"]),
             body=raw.get(b"body"),
+            owner=raw.get(b"owner", b"").decode(),
         )
 
     def raw_event(self) -> dict[str, str]:

@@ -8,14 +8,16 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from asyncml.webhooks import generate_secret, verify
-from tests.integration.conftest import layout_env, stop_stack
+from tests.integration.conftest import layout_env, start_stack, stop_stack
 from tests.integration.fileserver import FileServer
 from tests.integration.receiver import Answer, Receiver
 from tests.integration.stack import Stack, free_port, wait_for
@@ -335,3 +337,36 @@ def test_long_poll_answers_when_the_job_ends(hooks: Stack, files: FileServer) ->
         assert hooks.client.post(f"/v1/jobs/{running['id']}/cancel").status_code == 200
         waited = waiting.result(timeout=10).json()
     assert waited["status"] == "canceled" and time.monotonic() - started < 3
+
+
+def test_each_api_key_has_its_own_signing_secret(
+    files: FileServer, receiver: Receiver, tmp_path: Path
+) -> None:
+    keys = {"alice": "alice-key-0123456789", "bob": "bob-key-0123456789ab"}
+    spec = ",".join(f"{name}:{key}" for name, key in keys.items())
+    # No ASYNCML_WEBHOOK_SECRET: the API on loopback hands each key its secret. Embedded:
+    # its own store, which the module's other stacks' webhooks workers do not read.
+    env = {"ASYNCML_API_KEYS": spec}
+    stack = start_stack("embedded", files, tmp_path, workers=0, env=env)
+    stack.start_worker("audio", 1)
+    stack.start_worker("webhooks", 1)
+    try:
+        secrets, deliveries = {}, {}
+        for name, key in keys.items():
+            auth = {"Authorization": f"Bearer {key}"}
+            answer = stack.client.get("/v1/webhooks/secret", headers=auth)
+            assert answer.status_code == 200, answer.text
+            secrets[name] = answer.json()["secret"]
+            hook = f"{receiver.url}/tenant/{name}/{uuid.uuid4()}"
+            body = {"task": "audio.length", "input": {"url": f"{files.base_url}/short.wav"}}
+            response = stack.client.post("/v1/jobs", json=body | {"webhook": hook}, headers=auth)
+            assert response.status_code == 202, response.text
+            (deliveries[name],) = receiver.wait(hook.removeprefix(receiver.url), 1)
+        assert secrets["alice"] != secrets["bob"]
+        for name, delivery in deliveries.items():
+            other = "bob" if name == "alice" else "alice"
+            assert Webhook(secrets[name]).verify(delivery.body, delivery.headers)
+            with pytest.raises(WebhookVerificationError):  # another tenant cannot sign it
+                Webhook(secrets[other]).verify(delivery.body, delivery.headers)
+    finally:
+        stop_stack(stack, tmp_path)

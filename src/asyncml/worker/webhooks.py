@@ -27,6 +27,7 @@ import orjson
 import redis
 from celery import Celery
 
+from asyncml.apikeys import PUBLIC_OWNER
 from asyncml.deliveries import Delivery, DeliveryStore
 from asyncml.errors import DestinationNotAllowedError, JobError
 from asyncml.events import event_view, legacy_result
@@ -34,7 +35,7 @@ from asyncml.net import Egress, EgressPolicy
 from asyncml.net.client import Reply
 from asyncml.settings import Settings
 from asyncml.store import JobStore
-from asyncml.webhooks import sign, webhook_id
+from asyncml.webhooks import sign, signing_secrets, webhook_id
 from asyncml.worker.queues import WEBHOOK_DELIVER_TASK, WEBHOOK_QUEUE
 
 log = logging.getLogger(__name__)
@@ -145,12 +146,13 @@ class Courier:
         assert self._jobs is not None and self._egress is not None
         return self._deliveries, self._jobs, self._egress
 
-    def secrets(self) -> tuple[str, ...]:
+    def secrets(self, owner: str) -> tuple[str, ...]:
+        """The secrets that sign the webhooks of ``owner``'s jobs (each key has its own)."""
         deliveries, _, _ = self._open()
         if not self._secrets:
             self._secrets = (deliveries.secret(),)
             log.info("webhooks: signing with the secret kept in the job store")
-        return self._secrets
+        return signing_secrets(self._secrets, owner)
 
     def deliver(self, member: str, attempt: int) -> None:
         deliveries, jobs, egress = self._open()
@@ -170,7 +172,8 @@ class Courier:
         if delivery.body is None:
             deliveries.keep_body(delivery, body)
         msg_id = webhook_id(job_id, delivery.event)
-        headers = {"content-type": "application/json", **sign(body, msg_id, self.secrets())}
+        owner = delivery.owner or _owner_of(jobs, job_id)
+        headers = {"content-type": "application/json", **sign(body, msg_id, self.secrets(owner))}
         started = time.monotonic()
         reply: Reply | None = None
         error: str | None = None
@@ -224,6 +227,12 @@ class Courier:
             "error": error,
             "duration_ms": None if elapsed_ms is None else round(elapsed_ms, 1),
         }
+
+
+def _owner_of(jobs: JobStore, job_id: str) -> str:
+    """The owner of a job whose delivery record predates the owner field."""
+    stored = jobs.get(job_id)
+    return stored.owner if stored is not None else PUBLIC_OWNER
 
 
 def _iso(timestamp: float) -> str:
