@@ -245,6 +245,11 @@ class DeliveryStore:
         )
         return Delivery.decode(member, flat) if flat else None
 
+    def url(self, member: str) -> str | None:
+        """Where a delivery goes (None once its record is gone), to pick its lane."""
+        value = self.redis.hget(delivery_key(member), "url")
+        return value.decode() if isinstance(value, bytes) else None
+
     def keep_body(self, delivery: Delivery, body: bytes) -> None:
         """Every retry of an event sends the same bytes."""
         self.redis.hset(delivery_key(delivery.member), "body", body)
