@@ -3,6 +3,8 @@ layout: embedded Valkey, RabbitMQ broker + Redis store, Redis broker + store."""
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 import uuid
 from pathlib import Path
 
@@ -217,14 +219,18 @@ def test_cancel_stops_the_running_job(
         job = stack.submit("audio.length", {"url": f"{hold.url}/held.wav"}).json()
         stack.wait_status(job["id"], "started")
         wait_for(lambda: hold.hits, 20, "the download to start")
+        follow = stack.submit("audio.length", {"url": f"{files.base_url}/short.wav"}).json()
+        canceled_at = time.time()
         response = stack.client.post(f"/v1/jobs/{job['id']}/cancel")
         assert response.status_code == 200
         assert response.json()["status"] == "canceled"
         assert response.json()["error"]["code"] == "canceled"
 
-        follow = stack.submit("audio.length", {"url": f"{files.base_url}/short.wav"}).json()
         # Well before the held request (30 s) or the fetch deadline (60 s) would end.
-        assert stack.wait_job(follow["id"], timeout=20)["status"] == "succeeded"
+        done = stack.wait_job(follow["id"], timeout=20)
+        assert done["status"] == "succeeded"
+        gap = dt.datetime.fromisoformat(done["started_at"]).timestamp() - canceled_at
+        print(f"[cancel] {pool}: the next job started {gap:.2f}s after the cancel")
         assert len(hold.hits) == 1  # the canceled job was not tried again
         assert stack.client.get(f"/v1/jobs/{job['id']}").json()["status"] == "canceled"
         assert stack.client.post(f"/v1/jobs/{job['id']}/cancel").status_code == 409
