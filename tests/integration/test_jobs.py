@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from celery import Celery
 
+from asyncml.settings import Settings
 from tests.integration.conftest import KNOWN_DRAW, layout_env, stop_stack
 from tests.integration.fileserver import FileServer, HoldServer
 from tests.integration.stack import Stack, wait_for
@@ -195,7 +196,14 @@ def test_long_poll_times_out_with_current_state(stack: Stack, files: FileServer)
     stack.wait_job(job["id"])
 
 
-@pytest.mark.parametrize(("layout", "pool"), [("redis", "solo"), ("rabbitmq", "prefork")])
+def embedded_broker(tmp: Path) -> str:
+    settings = Settings(data_dir=tmp / "data", broker_url=None, store_url=None)
+    return settings.effective_broker_url
+
+
+@pytest.mark.parametrize(
+    ("layout", "pool"), [("embedded", "solo"), ("redis", "solo"), ("rabbitmq", "prefork")]
+)
 def test_cancel_stops_the_running_job(
     layout: str, pool: str, files: FileServer, tmp_path: Path
 ) -> None:
@@ -237,7 +245,8 @@ def test_cancel_stops_the_running_job(
         # No result backend: the revoke must not make every node warn about marking it.
         # Once both nodes have handled the revoke, neither warned that it could not mark the
         # task revoked in a result backend (there is none).
-        control = Celery(broker=env["ASYNCML_BROKER_URL"], set_as_current=False).control
+        broker = env["ASYNCML_BROKER_URL"] or embedded_broker(tmp_path)
+        control = Celery(broker=broker, set_as_current=False).control
 
         def revoked_everywhere() -> bool:
             replies = control.inspect(timeout=1).revoked() or {}
