@@ -248,9 +248,9 @@ def test_cancel_stops_the_running_job(
         broker = env["ASYNCML_BROKER_URL"] or embedded_broker(tmp_path)
         control = Celery(broker=broker, set_as_current=False).control
 
-        def revoked_everywhere() -> bool:
+        def revoked_everywhere() -> bool:  # ours, and any other stack's on this broker
             replies = control.inspect(timeout=1).revoked() or {}
-            return len(replies) == 2 and all(job["id"] in ids for ids in replies.values())
+            return len(replies) >= 2 and all(job["id"] in ids for ids in replies.values())
 
         wait_for(revoked_everywhere, 20, "both nodes to handle the revoke")
         assert not any("as revoked in backend" in log.read_text() for log in logs)
