@@ -16,6 +16,9 @@ from pathlib import Path
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MIN_KEY_LENGTH = 16
+# Without API keys every caller shares this owner. No key may take its name: its webhooks
+# are signed with the master secret itself (see asyncml.webhooks.signing_secrets).
+PUBLIC_OWNER = "public"
 
 
 def _digest(key: str) -> bytes:
@@ -51,6 +54,11 @@ class KeyRing:
                 raise ValueError(
                     "each API key must be name:key, the name 1-64 letters, digits, '_', '.' "
                     "or '-' (e.g. billing:3f9a…)"
+                )
+            if name == PUBLIC_OWNER:
+                raise ValueError(
+                    f"{PUBLIC_OWNER!r} is the owner of every job when no keys are set; "
+                    "give this key another name"
                 )
             if len(key) < MIN_KEY_LENGTH:
                 raise ValueError(f"the key of {name!r} is shorter than {MIN_KEY_LENGTH} characters")

@@ -183,6 +183,7 @@ class Delivery:
     attempt: int
     step: int
     body: bytes | None
+    owner: str  # the job's owner (its API key's name); "" in records older than that field
 
     @classmethod
     def decode(cls, member: str, flat: list[bytes]) -> Delivery:
@@ -199,6 +200,7 @@ class Delivery:
             attempt=int(raw[b"attempt"]),
             step=int(raw[b"step"]),
             body=raw.get(b"body"),
+            owner=raw.get(b"owner", b"").decode(),
         )
 
     def raw_event(self) -> dict[str, str]:
@@ -242,6 +244,11 @@ class DeliveryStore:
             args=[member, attempt, claim_s],
         )
         return Delivery.decode(member, flat) if flat else None
+
+    def url(self, member: str) -> str | None:
+        """Where a delivery goes (None once its record is gone), to pick its lane."""
+        value = self.redis.hget(delivery_key(member), "url")
+        return value.decode() if isinstance(value, bytes) else None
 
     def keep_body(self, delivery: Delivery, body: bytes) -> None:
         """Every retry of an event sends the same bytes."""

@@ -43,7 +43,10 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a killed daemon whose parent has not reaped it yet is gone all the same
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): signal 0 is all we can ask
 
 
 class EmbeddedServer:
@@ -92,6 +95,16 @@ class EmbeddedServer:
             self._clean_stale()
             self._start(timeout)
             return True
+
+    def revive(self) -> bool:
+        """Start the server again if its process is gone (``kill -9``, the OOM killer).
+        Returns True if this call started it. Cheap while it runs: a look at its pid file
+        and process, no connection, so a supervisor can ask several times a second."""
+        pid = self.pid()
+        if pid is not None and _alive(pid):
+            return False
+        log.warning("embedded Valkey (pid %s) is gone; starting it again", pid)
+        return self.ensure_running()
 
     def _clean_stale(self) -> None:
         pid = self.pid()

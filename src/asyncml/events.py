@@ -97,6 +97,7 @@ local function emit(job, evlog, due, status, at)
   redis.call('HSET', dkey, 'job_id', redis.call('HGET', job, 'id'), 'event', event,
     'status', status, 'at', at, 'attempts', attempts, 'url', url,
     'shape', redis.call('HGET', job, 'webhook_shape') or 'v1',
+    'owner', redis.call('HGET', job, 'owner') or '',
     'state', 'scheduled', 'attempt', '1', 'step', '0')
   redis.call('EXPIRE', dkey, math.max(math.floor(ttl / 1000), {WEBHOOK_KEEP_S}))
   redis.call('ZADD', due, now, member)

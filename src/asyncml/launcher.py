@@ -13,6 +13,7 @@ from types import FrameType
 
 import httpx
 
+from asyncml.embedded import EmbeddedServer, EmbeddedServerError
 from asyncml.ports import PortUnavailableError, check_free
 from asyncml.settings import Settings
 from asyncml.supervise import Child, Supervisor
@@ -48,6 +49,10 @@ class Launcher:
         }
         self.supervisor = Supervisor(children, env)
         self.children = children
+        # The embedded Valkey daemonizes, so it is no child to restart: it is watched apart.
+        self.server: EmbeddedServer | None = None
+        if settings.embedded:
+            self.server = EmbeddedServer(settings.data_dir, settings.socket_path)
 
     def _on_signal(self, signum: int, _: FrameType | None) -> None:
         log.info("received %s, shutting down", signal.Signals(signum).name)
@@ -74,6 +79,7 @@ class Launcher:
             while not self.stopping:
                 if not self.supervisor.check():
                     self.stopping = True
+                self._keep_server()
                 time.sleep(0.2)
         finally:
             # Stopping the API first stops new work from arriving while the workers finish
@@ -83,6 +89,14 @@ class Launcher:
             if self.owns_server:
                 self._stop_server()
         return code
+
+    def _keep_server(self) -> None:
+        if self.server is None:
+            return
+        try:
+            self.server.revive()
+        except EmbeddedServerError as exc:  # tried again on the next round
+            log.error("%s", exc)
 
     def _url(self) -> str:
         host = self.settings.host
@@ -120,7 +134,5 @@ class Launcher:
         sys.stdout.flush()
 
     def _stop_server(self) -> None:
-        from asyncml.embedded import EmbeddedServer
-
         EmbeddedServer(self.settings.data_dir, self.settings.socket_path).stop()
         log.info("embedded server stopped")

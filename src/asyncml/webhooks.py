@@ -10,6 +10,13 @@ Every delivery carries three headers:
 
 Secrets look like ``whsec_<base64 of 24 to 64 random bytes>``. A receiver written in Python
 checks a delivery with :func:`verify`; this module needs nothing beyond the standard library.
+
+Each API key has its own secret (:func:`owner_secret`), derived from the master secret
+(``ASYNCML_WEBHOOK_SECRET``, or the one kept in the store) and the key's name: a key's
+webhooks are signed with its secret only, so one tenant cannot sign deliveries another
+tenant's receiver accepts. Derived, not stored, so every webhooks worker computes it without
+a lookup; an HMAC, so no key's secret tells another's, nor the master. Without API keys
+every job has the one owner ``public``, whose secret is the master itself.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ import secrets
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from asyncml.apikeys import PUBLIC_OWNER
 
 SECRET_PREFIX = "whsec_"
 SECRET_MIN_BYTES = 24
@@ -69,6 +78,19 @@ def parse_secrets(value: str | Iterable[str]) -> tuple[str, ...]:
     for item in found:
         secret_key(item)
     return found
+
+
+def owner_secret(secret: str, owner: str) -> str:
+    """The ``whsec_…`` secret of API key ``owner``, derived from the master ``secret``."""
+    derived = hmac.new(secret_key(secret), b"asyncml owner " + owner.encode(), hashlib.sha256)
+    return SECRET_PREFIX + base64.b64encode(derived.digest()).decode("ascii")
+
+
+def signing_secrets(secrets: Iterable[str], owner: str) -> tuple[str, ...]:
+    """The secrets that sign ``owner``'s webhooks: one per master secret in force."""
+    if owner == PUBLIC_OWNER:
+        return tuple(secrets)
+    return tuple(owner_secret(secret, owner) for secret in secrets)
 
 
 def webhook_id(job_id: str, event: str) -> str:

@@ -19,7 +19,7 @@ class FileServer(LocalFileServer):
 
 
 class HoldServer:
-    """Answers nothing: every GET is recorded and held until the server stops."""
+    """Answers nothing: every GET or POST is recorded and held until the server stops."""
 
     def __init__(self) -> None:
         self.hits: list[str] = []
@@ -37,6 +37,8 @@ class HoldServer:
                 holder.release.wait(30)
                 with contextlib.suppress(OSError):
                     self.send_error(503)
+
+            do_POST = do_GET  # a webhook receiver that hangs
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

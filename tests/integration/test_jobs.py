@@ -3,13 +3,18 @@ layout: embedded Valkey, RabbitMQ broker + Redis store, Redis broker + store."""
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 import uuid
+from pathlib import Path
 
 import pytest
+from celery import Celery
 
-from tests.integration.conftest import KNOWN_DRAW
-from tests.integration.fileserver import FileServer
-from tests.integration.stack import Stack
+from asyncml.settings import Settings
+from tests.integration.conftest import KNOWN_DRAW, layout_env, stop_stack
+from tests.integration.fileserver import FileServer, HoldServer
+from tests.integration.stack import Stack, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -191,19 +196,67 @@ def test_long_poll_times_out_with_current_state(stack: Stack, files: FileServer)
     stack.wait_job(job["id"])
 
 
-def test_cancel_running_job(stack: Stack, files: FileServer) -> None:
-    job = stack.submit("audio.length", {"url": f"{files.base_url}/slow/6/short.wav"}).json()
-    stack.wait_status(job["id"], "started")
-    response = stack.client.post(f"/v1/jobs/{job['id']}/cancel")
-    assert response.status_code == 200
-    assert response.json()["status"] == "canceled"
-    assert response.json()["error"]["code"] == "canceled"
-    # The worker is free again and the canceled job never turns into a result.
-    follow = stack.submit("audio.length", {"url": f"{files.base_url}/short.wav"}).json()
-    assert stack.wait_job(follow["id"])["status"] == "succeeded"
-    assert stack.client.get(f"/v1/jobs/{job['id']}").json()["status"] == "canceled"
-    again = stack.client.post(f"/v1/jobs/{job['id']}/cancel")
-    assert again.status_code == 409
+def embedded_broker(tmp: Path) -> str:
+    settings = Settings(data_dir=tmp / "data", broker_url=None, store_url=None)
+    return settings.effective_broker_url
+
+
+@pytest.mark.parametrize(
+    ("layout", "pool"), [("embedded", "solo"), ("redis", "solo"), ("rabbitmq", "prefork")]
+)
+def test_cancel_stops_the_running_job(
+    layout: str, pool: str, files: FileServer, tmp_path: Path
+) -> None:
+    # One worker process, and a download from a server that holds every request for 30 s
+    # under a 60 s fetch deadline: the next job can only run in time if the cancel stopped
+    # the first one and freed its process.
+    env = layout_env(layout, files, tmp_path) | {
+        "ASYNCML_FETCH_TIMEOUT_S": "60",
+        "ASYNCML_TASK_SOFT_TIME_LIMIT_S": "90",
+        "ASYNCML_TASK_TIME_LIMIT_S": "100",
+        "ASYNCML_VISIBILITY_TIMEOUT_S": "120",
+    }
+    stack = Stack(layout, env, tmp_path)
+    stack.start_worker("audio", 1, "--pool", pool)
+    stack.start_worker("euro", 1, "--pool", pool)  # a node that hears the revoke, idle
+    stack.start_api()
+    hold = HoldServer()
+    logs = [tmp_path / f"{layout}-worker-{i}.log" for i in range(2)]
+    try:
+        wait_for(lambda: " ready." in logs[1].read_text(), 30, "the idle node to listen")
+        job = stack.submit("audio.length", {"url": f"{hold.url}/held.wav"}).json()
+        stack.wait_status(job["id"], "started")
+        wait_for(lambda: hold.hits, 20, "the download to start")
+        follow = stack.submit("audio.length", {"url": f"{files.base_url}/short.wav"}).json()
+        canceled_at = time.time()
+        response = stack.client.post(f"/v1/jobs/{job['id']}/cancel")
+        assert response.status_code == 200
+        assert response.json()["status"] == "canceled"
+        assert response.json()["error"]["code"] == "canceled"
+
+        # Well before the held request (30 s) or the fetch deadline (60 s) would end.
+        done = stack.wait_job(follow["id"], timeout=20)
+        assert done["status"] == "succeeded"
+        gap = dt.datetime.fromisoformat(done["started_at"]).timestamp() - canceled_at
+        print(f"[cancel] {pool}: the next job started {gap:.2f}s after the cancel")
+        assert len(hold.hits) == 1  # the canceled job was not tried again
+        assert stack.client.get(f"/v1/jobs/{job['id']}").json()["status"] == "canceled"
+        assert stack.client.post(f"/v1/jobs/{job['id']}/cancel").status_code == 409
+        # No result backend: the revoke must not make every node warn about marking it.
+        # Once both nodes have handled the revoke, neither warned that it could not mark the
+        # task revoked in a result backend (there is none).
+        broker = env["ASYNCML_BROKER_URL"] or embedded_broker(tmp_path)
+        control = Celery(broker=broker, set_as_current=False).control
+
+        def revoked_everywhere() -> bool:  # ours, and any other stack's on this broker
+            replies = control.inspect(timeout=1).revoked() or {}
+            return len(replies) >= 2 and all(job["id"] in ids for ids in replies.values())
+
+        wait_for(revoked_everywhere, 20, "both nodes to handle the revoke")
+        assert not any("as revoked in backend" in log.read_text() for log in logs)
+    finally:
+        hold.stop()
+        stop_stack(stack, tmp_path)
 
 
 def test_cancel_unknown_is_404(stack: Stack) -> None:

@@ -139,6 +139,34 @@ def test_stale_files_of_a_dead_server_are_cleaned(up: Up, files: FileServer) -> 
     assert _length(up.url, f"{files.base_url}/short.wav")["status"] == "SUCCESS"
 
 
+def test_a_killed_valkey_is_started_again_and_keeps_accepted_jobs(
+    up: Up, files: FileServer
+) -> None:
+    up.start("up")
+    job = {"task": "audio.length", "input": {"url": f"{files.base_url}/short.wav"}}
+
+    def submit() -> httpx.Response:
+        return httpx.post(f"{up.url}/v1/jobs", json=job, timeout=10)
+
+    accepted = [submit().json()["id"] for _ in range(5)]
+    pid = up.server.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10, "the server to be gone")
+
+    def one_more_accepted() -> bool:
+        response = submit()  # 503 while the server is down
+        if response.status_code == 202:
+            accepted.append(response.json()["id"])
+        return response.status_code == 202
+
+    wait_for(one_more_accepted, 60, "a submit accepted again", every=0.2)
+    assert up.server.pid() not in (None, pid)  # the launcher started a new server
+    for job_id in accepted:
+        done = httpx.get(f"{up.url}/v1/jobs/{job_id}", params={"wait": 30}, timeout=40).json()
+        assert done["status"] == "succeeded", done
+
+
 def _answers(url: str) -> bool:
     try:
         httpx.get(f"{url}/healthz", timeout=1)

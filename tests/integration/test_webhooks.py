@@ -3,20 +3,23 @@ receiver on 127.0.0.1, checked with the reference ``standardwebhooks`` package."
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from asyncml.webhooks import generate_secret, verify
-from tests.integration.conftest import layout_env, stop_stack
-from tests.integration.fileserver import FileServer
+from tests.integration.conftest import layout_env, start_stack, stop_stack
+from tests.integration.fileserver import FileServer, HoldServer
 from tests.integration.receiver import Answer, Receiver
 from tests.integration.stack import Stack, free_port, wait_for
 
@@ -335,3 +338,73 @@ def test_long_poll_answers_when_the_job_ends(hooks: Stack, files: FileServer) ->
         assert hooks.client.post(f"/v1/jobs/{running['id']}/cancel").status_code == 200
         waited = waiting.result(timeout=10).json()
     assert waited["status"] == "canceled" and time.monotonic() - started < 3
+
+
+def test_each_api_key_has_its_own_signing_secret(
+    files: FileServer, receiver: Receiver, tmp_path: Path
+) -> None:
+    keys = {"alice": "alice-key-0123456789", "bob": "bob-key-0123456789ab"}
+    spec = ",".join(f"{name}:{key}" for name, key in keys.items())
+    # No ASYNCML_WEBHOOK_SECRET: the API on loopback hands each key its secret. Embedded:
+    # its own store, which the module's other stacks' webhooks workers do not read.
+    env = {"ASYNCML_API_KEYS": spec}
+    stack = start_stack("embedded", files, tmp_path, workers=0, env=env)
+    stack.start_worker("audio", 1)
+    stack.start_worker("webhooks", 1)
+    try:
+        secrets, deliveries = {}, {}
+        for name, key in keys.items():
+            auth = {"Authorization": f"Bearer {key}"}
+            answer = stack.client.get("/v1/webhooks/secret", headers=auth)
+            assert answer.status_code == 200, answer.text
+            secrets[name] = answer.json()["secret"]
+            hook = f"{receiver.url}/tenant/{name}/{uuid.uuid4()}"
+            body = {"task": "audio.length", "input": {"url": f"{files.base_url}/short.wav"}}
+            response = stack.client.post("/v1/jobs", json=body | {"webhook": hook}, headers=auth)
+            assert response.status_code == 202, response.text
+            (deliveries[name],) = receiver.wait(hook.removeprefix(receiver.url), 1)
+        assert secrets["alice"] != secrets["bob"]
+        for name, delivery in deliveries.items():
+            other = "bob" if name == "alice" else "alice"
+            assert Webhook(secrets[name]).verify(delivery.body, delivery.headers)
+            with pytest.raises(WebhookVerificationError):  # another tenant cannot sign it
+                Webhook(secrets[other]).verify(delivery.body, delivery.headers)
+    finally:
+        stop_stack(stack, tmp_path)
+
+
+def test_hanging_receivers_do_not_delay_another_receivers_webhook(
+    files: FileServer, receiver: Receiver, tmp_path: Path
+) -> None:
+    # Two webhook slots and a 20 s timeout (under the task time limits, as by default);
+    # six jobs whose receiver never answers (held for 30 s). Embedded: its own store, which
+    # the module's other stacks do not read.
+    env = {
+        "ASYNCML_WEBHOOK_TIMEOUT_S": "20",
+        "ASYNCML_WEBHOOK_RETRY_SCHEDULE_S": "0,60",
+        "ASYNCML_TASK_SOFT_TIME_LIMIT_S": "40",
+        "ASYNCML_TASK_TIME_LIMIT_S": "50",
+        "ASYNCML_VISIBILITY_TIMEOUT_S": "60",
+    }
+    stack = start_stack("embedded", files, tmp_path, workers=0, env=env)
+    stack.start_worker("audio", 2)
+    stack.start_worker("webhooks", 2)
+    hold = HoldServer()
+    try:
+        audio = f"{files.base_url}/short.wav"
+        slow = [submit(stack, audio, f"{hold.url}/hook/{i}")["id"] for i in range(6)]
+        wait_for(lambda: len(hold.hits) >= 2, 30, "both webhook slots to be held")
+        path = f"/healthy/{uuid.uuid4()}"
+        healthy = submit(stack, audio, f"{receiver.url}{path}")
+        (delivery,) = receiver.wait(path, 1, timeout=90)
+        finished = stack.wait_job(healthy["id"])["finished_at"]
+        delay = time.time() - dt.datetime.fromisoformat(finished).timestamp()
+        print(f"[webhooks] healthy webhook {delay:.2f}s after its job ended; 6 receivers hang")
+        # It came before any hanging attempt ended (they end at their 20 s timeout at the
+        # earliest): not one slow job has an attempt on record yet.
+        for job_id in slow:
+            assert stack.client.get(f"/v1/jobs/{job_id}").json()["deliveries"] == []
+        assert json.loads(delivery.body)["data"]["id"] == healthy["id"]
+    finally:
+        hold.stop()
+        stop_stack(stack, tmp_path)

@@ -41,6 +41,7 @@ def test_a_key_file_with_comments(tmp_path: Path) -> None:
         (f"alice:{A},alice:{B}", "appears twice"),
         (f"alice:{A},bob:{A}", "another name's key"),
         ("@/nonexistent/keys", "cannot read"),
+        (f"public:{A}", "owner of every job when no keys are set"),
     ],
 )
 def test_bad_keys_are_refused_without_showing_them(spec: str, message: str) -> None:

@@ -10,6 +10,7 @@ import random
 import time
 
 import pytest
+import standardwebhooks.webhooks as reference
 from pydantic import ValidationError
 from standardwebhooks import Webhook
 
@@ -19,8 +20,10 @@ from asyncml.settings import Settings
 from asyncml.webhooks import (
     WebhookVerificationError,
     generate_secret,
+    owner_secret,
     parse_secrets,
     sign,
+    signing_secrets,
     verify,
     webhook_id,
 )
@@ -183,3 +186,17 @@ def test_webhooks_is_a_service_queue_that_up_starts() -> None:
 
 def _utc(stamp: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(stamp, tz=dt.UTC)
+
+
+def test_each_owner_signs_with_its_own_secret_and_public_with_the_master() -> None:
+    master, rotated = generate_secret(), generate_secret()
+    alice = signing_secrets([master, rotated], "alice")
+    assert alice == signing_secrets([master, rotated], "alice")  # workers agree, no lookup
+    assert len(alice) == 2 and not {master, rotated} & set(alice)
+    assert set(alice).isdisjoint(signing_secrets([master, rotated], "bob"))
+    assert signing_secrets([master], "public") == (master,)
+    body, msg_id = b'{"type": "job.completed"}', "msg_1_completed"
+    headers = sign(body, msg_id, alice)
+    Webhook(alice[1]).verify(body, headers)
+    with pytest.raises(reference.WebhookVerificationError):
+        Webhook(owner_secret(master, "bob")).verify(body, headers)

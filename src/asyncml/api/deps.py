@@ -12,12 +12,10 @@ from starlette.datastructures import State
 from asyncml.api.catalog import TaskCatalog
 from asyncml.api.jobs import JobService
 from asyncml.api.limits import RateLimiter
-from asyncml.apikeys import KeyRing
+from asyncml.apikeys import PUBLIC_OWNER, KeyRing
 from asyncml.errors import UnauthorizedError
 from asyncml.settings import Settings
 
-# Without API keys every caller shares one owner.
-PUBLIC_OWNER = "public"
 _bearer = HTTPBearer(auto_error=False, description="an API key from ASYNCML_API_KEYS")
 
 

@@ -11,6 +11,7 @@ used by the API. Both share the key layout, the scripts and the record codec bel
 
 from asyncml.store.aio import AsyncJobStore, BacklogFull, Enqueue, IdempotencyConflict
 from asyncml.store.records import (
+    CANCEL_CHANNEL,
     EVENTS_PATTERN,
     PREFIX,
     Claim,
@@ -28,6 +29,7 @@ from asyncml.store.records import (
 from asyncml.store.sync import JobStore
 
 __all__ = [
+    "CANCEL_CHANNEL",
     "EVENTS_PATTERN",
     "PREFIX",
     "AsyncJobStore",

@@ -16,6 +16,7 @@ from asyncml.store.pipelined import PipelinedConnection
 from asyncml.store.records import (
     _CREATE,
     _FINISH,
+    CANCEL_CHANNEL,
     StoredJob,
     _error_json,
     _now,
@@ -180,7 +181,12 @@ class AsyncJobStore:
         error = _error_json("canceled", "the job was canceled by request")
         args: list[Any] = [JobStatus.CANCELED.value, "error", error, _now(), events_channel(job_id)]
         outcome: bytes = await self._finish(keys=state_keys(job_id), args=args)
-        return before.value if outcome == b"ok" else outcome.decode()
+        if outcome != b"ok":
+            return outcome.decode()
+        # After the record says canceled, so the worker that stops the job finds it so; also
+        # when it looked queued: a worker may have started it since.
+        await self.redis.publish(CANCEL_CHANNEL, job_id)
+        return before.value
 
     async def list(
         self,

@@ -40,6 +40,11 @@ def events_channel(job_id: str) -> str:
     return f"{PREFIX}:ev:{job_id}"
 
 
+# A running job's id is published here when it is canceled: a solo worker process listens
+# once for all jobs (see asyncml.worker.cancels) instead of subscribing per job.
+CANCEL_CHANNEL = f"{PREFIX}:cancel"
+
+
 def cache_key(name: str) -> str:
     return f"{PREFIX}:cache:{name}"
 

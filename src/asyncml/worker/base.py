@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import redis
-from billiard.exceptions import TimeLimitExceeded
+from billiard.exceptions import Terminated, TimeLimitExceeded
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import BaseModel, ValidationError
@@ -185,6 +185,8 @@ class JobTask(Task):  # type: ignore[misc]
             return store.fail(job_id, exc.code, exc.message)
         except SoftTimeLimitExceeded:
             return store.fail(job_id, "timeout", self._timeout_message())
+        except Terminated:  # a solo process stopped it: the store already says canceled
+            return "canceled"
         except (redis.ConnectionError, redis.TimeoutError):
             raise
         except Exception as exc:

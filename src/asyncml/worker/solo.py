@@ -9,6 +9,8 @@ for one worker process supervised by ``asyncml.worker.processes``:
   prefork's pool raises it with a signal); at the hard limit a watchdog thread records the
   job as timed out and ends the process, as prefork's pool kills its child. A job stuck
   where the watchdog cannot run (a C call holding the GIL) is killed by the supervisor;
+- **cancels**: a job canceled while it runs is stopped the same way, with ``Terminated``
+  (prefork kills the child instead, on the API's revoke; see ``asyncml.worker.cancels``);
 - **the messages in hand** (``InHand``): the delivery tags of the messages this process
   holds and the hard deadline of the job it runs, in a file the supervisor reads: to
   enforce that deadline from outside, and to put those messages back on the Redis broker at
@@ -33,8 +35,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from billiard.exceptions import Terminated
 from celery import Celery, Task, signals
 from celery.exceptions import SoftTimeLimitExceeded
+
+from asyncml.worker.cancels import CancelWatch
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +119,8 @@ class TimeLimits:
         self._lock = threading.Condition()
         self._armed = False  # a soft-limit alarm that fires while False is ignored
         self._alarm_installed = False
+        self._job_id: str | None = None  # the running job's, while one runs
+        self._canceled = False  # the alarm that fires next is its cancel
         # (task, job id, hard deadline) of the running job; None while none runs.
         self._running: tuple[Any, str | None, float] | None = None
         self._wakes_at = math.inf  # when the watchdog will next look (inf: when woken)
@@ -122,10 +129,16 @@ class TimeLimits:
     def arm(self, task: Task, soft_s: float | None, hard_s: float | None) -> float:
         """Start the clocks for ``task``; returns its hard deadline (monotonic; 0: none)."""
         deadline = 0.0
+        # The job id is read here: a task's request is thread-local in Celery.
+        job_id = getattr(task.request, "id", None)
+        with self._lock:
+            self._job_id, self._canceled = job_id, False
+        if not self._alarm_installed:
+            signal.signal(signal.SIGALRM, self._soft_limit)
+            self._alarm_installed = True
+        self._armed = True
         if hard_s:
             deadline = time.monotonic() + hard_s
-            # The job id is read here: a task's request is thread-local in Celery.
-            job_id = getattr(task.request, "id", None)
             with self._lock:
                 self._running = (task, job_id, deadline)
                 if self._thread is None:
@@ -135,12 +148,19 @@ class TimeLimits:
                 if deadline < self._wakes_at:
                     self._lock.notify()
         if soft_s:
-            if not self._alarm_installed:
-                signal.signal(signal.SIGALRM, self._soft_limit)
-                self._alarm_installed = True
-            self._armed = True
             signal.setitimer(signal.ITIMER_REAL, soft_s)
         return deadline
+
+    def cancel(self, job_id: str) -> None:
+        """Stop the running job if it is ``job_id`` (from any thread)."""
+        with self._lock:  # arm and disarm change the running job under it
+            if job_id != self._job_id or not self._armed:
+                return
+            self._canceled = True
+            log.info("job %s: canceled while running; stopping it", job_id)
+            # To the main thread itself: only there does the signal interrupt a blocking
+            # call (a read from a server that never answers) so the handler can raise.
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGALRM)
 
     def disarm(self) -> None:
         try:
@@ -149,10 +169,13 @@ class TimeLimits:
             signal.setitimer(signal.ITIMER_REAL, 0)
             with self._lock:
                 self._running = None
+                self._job_id = None
 
     def _soft_limit(self, signum: int, frame: FrameType | None) -> None:
         if self._armed:
             self._armed = False
+            if self._canceled:
+                raise Terminated(signal.SIGALRM)
             raise SoftTimeLimitExceeded()
 
     def _watch(self) -> None:
@@ -200,9 +223,16 @@ def install(app: Celery, in_hand_file: Path) -> None:
         if tag:
             in_hand.received(request.id, str(tag))
 
+    watching: list[CancelWatch] = []
+
     def prerun(task: Task | None = None, **_: Any) -> None:
-        if task is not None:
-            in_hand.running(limits.arm(task, *_limits_of(task)))
+        if task is None:
+            return
+        context = getattr(task, "context", None)  # a job's task (not a webhook's) has one
+        if not watching and context is not None:  # the store's address comes with it
+            watching.append(CancelWatch(context.settings.effective_store_url, limits.cancel))
+            watching[0].start()
+        in_hand.running(limits.arm(task, *_limits_of(task)))
 
     def postrun(task_id: str | None = None, **_: Any) -> None:
         limits.disarm()

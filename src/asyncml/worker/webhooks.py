@@ -1,8 +1,10 @@
 """Tasks on the ``webhooks`` queue: one message sends one attempt of one delivery.
 
 Messages are published by the sweeper (``asyncml.worker.sweeper``) when a delivery falls
-due; the attempt is claimed in the store before anything is sent, so a duplicate or stale
-message does nothing. What happens next depends on the answer:
+due; the task hands the attempt to its destination's lane (``asyncml.worker.lanes``), so a
+slow receiver delays only its own webhooks. The attempt is claimed in the store before
+anything is sent, so a duplicate or stale message does nothing. What happens next depends
+on the answer:
 
 - 2xx: delivered. 410 Gone: the receiver wants no more; no retry.
 - anything else (3xx included: redirects are never followed), a refused connection or a
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
 import logging
 import os
 import random
@@ -27,6 +30,7 @@ import orjson
 import redis
 from celery import Celery
 
+from asyncml.apikeys import PUBLIC_OWNER
 from asyncml.deliveries import Delivery, DeliveryStore
 from asyncml.errors import DestinationNotAllowedError, JobError
 from asyncml.events import event_view, legacy_result
@@ -34,7 +38,8 @@ from asyncml.net import Egress, EgressPolicy
 from asyncml.net.client import Reply
 from asyncml.settings import Settings
 from asyncml.store import JobStore
-from asyncml.webhooks import sign, webhook_id
+from asyncml.webhooks import sign, signing_secrets, webhook_id
+from asyncml.worker.lanes import Lanes, destination
 from asyncml.worker.queues import WEBHOOK_DELIVER_TASK, WEBHOOK_QUEUE
 
 log = logging.getLogger(__name__)
@@ -145,12 +150,19 @@ class Courier:
         assert self._jobs is not None and self._egress is not None
         return self._deliveries, self._jobs, self._egress
 
-    def secrets(self) -> tuple[str, ...]:
+    def secrets(self, owner: str) -> tuple[str, ...]:
+        """The secrets that sign the webhooks of ``owner``'s jobs (each key has its own)."""
         deliveries, _, _ = self._open()
         if not self._secrets:
             self._secrets = (deliveries.secret(),)
             log.info("webhooks: signing with the secret kept in the job store")
-        return self._secrets
+        return signing_secrets(self._secrets, owner)
+
+    def destination(self, member: str) -> str | None:
+        """The lane of a delivery (None once its record is gone: nothing to send)."""
+        deliveries, _, _ = self._open()
+        url = deliveries.url(member)
+        return None if url is None else destination(url)
 
     def deliver(self, member: str, attempt: int) -> None:
         deliveries, jobs, egress = self._open()
@@ -170,7 +182,8 @@ class Courier:
         if delivery.body is None:
             deliveries.keep_body(delivery, body)
         msg_id = webhook_id(job_id, delivery.event)
-        headers = {"content-type": "application/json", **sign(body, msg_id, self.secrets())}
+        owner = delivery.owner or _owner_of(jobs, job_id)
+        headers = {"content-type": "application/json", **sign(body, msg_id, self.secrets(owner))}
         started = time.monotonic()
         reply: Reply | None = None
         error: str | None = None
@@ -226,6 +239,12 @@ class Courier:
         }
 
 
+def _owner_of(jobs: JobStore, job_id: str) -> str:
+    """The owner of a job whose delivery record predates the owner field."""
+    stored = jobs.get(job_id)
+    return stored.owner if stored is not None else PUBLIC_OWNER
+
+
 def _iso(timestamp: float) -> str:
     """As pydantic writes datetimes in the job JSON: ISO 8601 in UTC with a Z."""
     return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).isoformat().replace("+00:00", "Z")
@@ -240,14 +259,24 @@ def _status_error(reply: Reply) -> str:
 
 def register(app: Celery, settings: Settings) -> None:
     courier = Courier(settings)
+    lanes = Lanes()
 
-    @app.task(name=WEBHOOK_DELIVER_TASK, ignore_result=True)
-    def deliver(member: str, attempt: int) -> None:
+    def send(member: str, attempt: int) -> None:
         try:
             courier.deliver(member, attempt)
         except redis.RedisError as exc:
             # The claim lapses and the sweeper sends this attempt again; nothing is lost.
             log.warning("webhook %s attempt %s: job store unreachable (%s)", member, attempt, exc)
+
+    @app.task(name=WEBHOOK_DELIVER_TASK, ignore_result=True)
+    def deliver(member: str, attempt: int) -> None:
+        try:
+            lane = courier.destination(member)
+        except redis.RedisError as exc:  # as above: sent again once the claim lapses
+            log.warning("webhook %s attempt %s: job store unreachable (%s)", member, attempt, exc)
+            return
+        if lane is not None:
+            lanes.submit(lane, functools.partial(send, member, attempt))
 
     from asyncml.worker.sweeper import install
 

@@ -4,9 +4,11 @@ after recording the job, and the messages in hand are written down for the super
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from billiard.exceptions import Terminated
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
 
@@ -133,6 +136,21 @@ def test_a_disarmed_hard_limit_does_not_fire(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=30)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == b"finished"
+
+
+def test_a_cancel_interrupts_a_blocking_call_of_its_own_job_only() -> None:
+    limits = TimeLimits(on_hard_limit=lambda task, job_id: None)
+    limits.arm(_task(), None, None)  # no time limits: only a cancel can stop it
+    limits.cancel("job-2")  # another job's cancel: nothing happens here
+    held, _ = socket.socketpair()
+    held.settimeout(5)  # a cancel that does not interrupt the read fails the test
+    canceler = threading.Thread(target=limits.cancel, args=("job-1",))
+    with pytest.raises(Terminated), held:
+        canceler.start()
+        held.recv(1)  # a server that never answers
+    canceler.join()
+    limits.disarm()
+    limits.cancel("job-1")  # it finished: a late cancel is ignored
 
 
 def test_a_late_soft_limit_alarm_is_ignored_once_disarmed() -> None:

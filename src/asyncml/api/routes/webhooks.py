@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from asyncml.api.deps import AppSettings, Authenticated, Jobs, Owner
+from asyncml.api.deps import AppSettings, Jobs, Owner
 from asyncml.api.routes.jobs import ERRORS
 from asyncml.api.routes.jobs import _linked as linked
 from asyncml.api.webhooks import LOOPBACK_HOSTS, redeliver_latest, with_deliveries
 from asyncml.deliveries import stored_secret
 from asyncml.errors import ConflictError
 from asyncml.schemas import Job, WebhookSecret
+from asyncml.webhooks import signing_secrets
 
 router = APIRouter(tags=["webhooks"])
 
@@ -25,11 +26,11 @@ async def redeliver_webhook(job_id: str, request: Request, jobs: Jobs, owner: Ow
     return linked(request, await with_deliveries(jobs.store, await jobs.get(job_id, owner)))
 
 
-@router.get("/v1/webhooks/secret", responses=ERRORS, dependencies=[Authenticated])
-async def read_webhook_secret(jobs: Jobs, settings: AppSettings) -> WebhookSecret:
-    """The secret that signs webhooks when ``ASYNCML_WEBHOOK_SECRET`` is unset (made on first
-    use and kept in the job store). Only an API listening on loopback hands it out; a
-    configured secret is never shown."""
+@router.get("/v1/webhooks/secret", responses=ERRORS)
+async def read_webhook_secret(jobs: Jobs, settings: AppSettings, owner: Owner) -> WebhookSecret:
+    """The secret that signs the webhooks of the caller's jobs when ``ASYNCML_WEBHOOK_SECRET``
+    is unset: each API key has its own, derived from the one kept in the job store. Only an
+    API listening on loopback hands it out; a configured secret is never shown."""
     if settings.webhook_secrets:
         raise ConflictError(
             "webhooks are signed with ASYNCML_WEBHOOK_SECRET, which this API does not show"
@@ -39,4 +40,5 @@ async def read_webhook_secret(jobs: Jobs, settings: AppSettings) -> WebhookSecre
             "this API listens beyond loopback and does not hand out the signing secret; "
             "set ASYNCML_WEBHOOK_SECRET on the API and the webhooks workers"
         )
-    return WebhookSecret(secret=await stored_secret(jobs.store.redis))
+    (secret,) = signing_secrets((await stored_secret(jobs.store.redis),), owner)
+    return WebhookSecret(secret=secret)
