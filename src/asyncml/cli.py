@@ -174,9 +174,13 @@ def up(
     settings = _api_settings(insecure, host=host, port=port, data_dir=data_dir)
     _logging(settings.log_level, settings.log_format)
     _share_tasks(extra_tasks)
-    queues = all_queues(_load_tasks(settings, extra_tasks))
+    tasks = _load_tasks(settings, extra_tasks)
     started = _ensure_embedded(settings)
-    launcher = Launcher(settings, queues=queues, concurrency=concurrency, owns_server=started)
+    # Known to the API before any worker is up: a job sent right away waits in its queue.
+    _register(settings, tasks)
+    launcher = Launcher(
+        settings, queues=all_queues(tasks), concurrency=concurrency, owns_server=started
+    )
     sys.exit(launcher.run())
 
 

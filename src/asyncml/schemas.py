@@ -65,6 +65,17 @@ HttpUrl = Annotated[
 ]
 
 
+# A day that exists in its month (29 February in any year: the worker checks leap years),
+# as YYYY-MM-DD or DD-MM-YYYY.
+_MONTH_DAY = (
+    r"((0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31|02-29)"
+)
+_DAY_MONTH = (
+    r"((0[1-9]|1\d|2[0-8])-(0[1-9]|1[0-2])|(29|30)-(0[13-9]|1[0-2])|31-(0[13578]|1[02])|29-02)"
+)
+DRAW_DATE_PATTERN = rf"^(\d{{4}}-{_MONTH_DAY}|{_DAY_MONTH}-\d{{4}})$"
+
+
 def _draw_date(value: str | dt.date) -> dt.date:
     return value if isinstance(value, dt.date) else parse_draw_date(value)
 
@@ -75,8 +86,7 @@ DrawDate = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^(\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
-            r"|(0[1-9]|[12]\d|3[01])-(0[1-9]|1[0-2])-\d{4})$",
+            "pattern": DRAW_DATE_PATTERN,
             "description": "draw date, YYYY-MM-DD or DD-MM-YYYY",
             "examples": ["2024-01-05"],
         }

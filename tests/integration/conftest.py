@@ -145,11 +145,17 @@ def start_stack(
 ) -> Stack:
     env = layout_env(layout, files, tmp) | (env or {})
     stack = Stack(layout, env, tmp)
-    for _ in range(workers):
-        stack.start_worker()
-    stack.start_api()
-    if workers:
-        stack.wait_tasks()
+    try:
+        for _ in range(workers):
+            stack.start_worker()
+        stack.start_api()
+        if workers:
+            stack.wait_tasks()
+    except BaseException:
+        # A stack that failed to start must not outlive the test: its workers would take
+        # the next tests' jobs from the same queues.
+        stop_stack(stack, tmp)
+        raise
     return stack
 
 

@@ -112,9 +112,15 @@ class Stack:
     ) -> None:
         """Until the API knows ``names`` from the registry, with a worker online for each."""
 
+        # With API keys configured, listing tasks needs one: the first key will do.
+        keys = self.env.get("ASYNCML_API_KEYS", "")
+        key = keys.split(",")[0].partition(":")[2] if keys else ""
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+
         def known() -> bool:
             try:
-                found = {t["name"]: t for t in self.client.get("/v1/tasks").json()}
+                response = self.client.get("/v1/tasks", headers=headers)
+                found = {t["name"]: t for t in response.raise_for_status().json()}
             except (httpx.HTTPError, ValueError):
                 return False
             return all(n in found and found[n]["workers"] > 0 for n in names)

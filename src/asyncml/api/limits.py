@@ -189,7 +189,11 @@ def replay(body: bytes, receive: Receive) -> Receive:
 
 
 def check_input_size(payload: Any, max_bytes: int) -> None:
-    size = len(orjson.dumps(payload))
+    try:
+        size = len(orjson.dumps(payload))
+    except TypeError as exc:  # orjson: "Integer exceeds 64-bit range"
+        # The job record, the broker message and every worker's JSON parser are 64-bit.
+        raise BadRequestError(f"input: {exc}; send larger numbers as strings") from None
     if size > max_bytes:
         raise BadRequestError(
             f"input: {size} bytes of JSON, more than the {max_bytes} allowed "
