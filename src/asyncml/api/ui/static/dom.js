@@ -61,10 +61,19 @@ export function jsonBlock(value, label) {
   return h("pre", { class: "json", tabindex: "0", "aria-label": label }, pretty(value));
 }
 
+const two = (n) => String(n).padStart(2, "0");
+
+/** A local time as HH:MM:SS. */
+export function clock(date) {
+  return `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
+}
+
+/** An ISO timestamp as local YYYY-MM-DD HH:MM:SS (short, sortable, the same in every locale). */
 export function when(iso) {
   if (!iso) return "–";
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleString();
+  if (Number.isNaN(date.getTime())) return String(iso);
+  return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())} ${clock(date)}`;
 }
 
 export function ago(seconds) {

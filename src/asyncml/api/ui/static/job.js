@@ -3,14 +3,19 @@
 // and, right after a submit, by the task page.
 
 import { ApiError, call, followJob, isTerminal, pause } from "./api.js";
-import { fill, h, jsonBlock, notice, setText, statusBadge, when } from "./dom.js";
+import { clock, fill, h, jsonBlock, notice, setText, statusBadge, when } from "./dom.js";
 
 /** The time an event was logged: its id is a Redis stream id, "<milliseconds>-<n>". */
 function eventTime(eventId, job, name) {
   const ms = eventId ? Number(eventId.split("-")[0]) : NaN;
-  if (!Number.isNaN(ms)) return new Date(ms).toLocaleTimeString();
+  if (!Number.isNaN(ms)) return clock(new Date(ms));
   const iso = { queued: job.created_at, started: job.started_at }[name] || job.finished_at;
-  return iso ? new Date(iso).toLocaleTimeString() : "";
+  return iso ? clock(new Date(iso)) : "";
+}
+
+function taskLink(job) {
+  const name = job.version ? `${job.task}@${job.version}` : job.task;
+  return h("a", { href: `#/tasks/${encodeURIComponent(name)}` }, name);
 }
 
 function deliveriesTable(deliveries) {
@@ -96,13 +101,13 @@ export async function showJob(container, jobId, signal, { heading = "h1" } = {})
     fill(
       facts,
       ...[
-        ["task", job.version ? `${job.task}@${job.version}` : job.task],
+        ["task", taskLink(job)],
         ["attempts", String(job.attempts)],
         ["created", when(job.created_at)],
         ["started", when(job.started_at)],
         ["finished", when(job.finished_at)],
         ["queue position", job.queue_position ?? "–"],
-      ].flatMap(([k, v]) => [h("dt", {}, k), h("dd", { "data-fact": k }, String(v))]),
+      ].flatMap(([k, v]) => [h("dt", {}, k), h("dd", { "data-fact": k }, v instanceof Node ? v : String(v))]),
     );
     const p = job.progress;
     if (p && !isTerminal(job.status)) {

@@ -68,11 +68,12 @@ export async function queuesPage(main, signal) {
       while (readings.length > 2 && now - readings[1].at >= WINDOW_MS) readings.shift();
       const base = readings[0].counts;
       const since = (c, field) => c[field] - (base[c.task] ? base[c.task][field] : 0);
-      const window = Math.round((now - readings[0].at) / 1000);
+      const span = Math.round((now - readings[0].at) / 1000);
+      const recent = span >= 60 ? "the last minute" : `the ${span} s since this page opened`;
       fill(
         outcomes,
         table(
-          `Jobs per task: since the store began, and over the last ${window} s`,
+          `Jobs per task since the job store began; recent: ${recent}`,
           ["task", "submitted", "succeeded", "failed", "canceled", "succeeded (recent)", "failed (recent)"],
           counts.map((c) =>
             h(

@@ -51,8 +51,9 @@ function bounds(schema) {
   if (schema.exclusiveMinimum !== undefined) parts.push(`> ${schema.exclusiveMinimum}`);
   if (schema.maximum !== undefined) parts.push(`≤ ${schema.maximum}`);
   if (schema.exclusiveMaximum !== undefined) parts.push(`< ${schema.exclusiveMaximum}`);
-  if (schema.minLength !== undefined) parts.push(`at least ${schema.minLength} characters`);
-  if (schema.maxLength !== undefined) parts.push(`at most ${schema.maxLength} characters`);
+  const chars = (n) => `${n} character${n === 1 ? "" : "s"}`;
+  if (schema.minLength !== undefined) parts.push(`at least ${chars(schema.minLength)}`);
+  if (schema.maxLength !== undefined) parts.push(`at most ${chars(schema.maxLength)}`);
   return parts.join(", ");
 }
 
