@@ -13,6 +13,14 @@ function eventTime(eventId, job, name) {
   return iso ? clock(new Date(iso)) : "";
 }
 
+/** "HH:MM:SS · ran 1.2 s": a time of the job's, and how long after the one before it. */
+function since(iso, before, verb) {
+  if (!iso) return "–";
+  const at = new Date(iso);
+  const seconds = (at - new Date(before)) / 1000;
+  return Number.isNaN(seconds) ? when(iso) : `${clock(at)} · ${verb} ${seconds.toFixed(1)} s`;
+}
+
 function taskLink(job) {
   const name = job.version ? `${job.task}@${job.version}` : job.task;
   return h("a", { href: `#/tasks/${encodeURIComponent(name)}` }, name);
@@ -104,8 +112,8 @@ export async function showJob(container, jobId, signal, { heading = "h1" } = {})
         ["task", taskLink(job)],
         ["attempts", String(job.attempts)],
         ["created", when(job.created_at)],
-        ["started", when(job.started_at)],
-        ["finished", when(job.finished_at)],
+        ["started", since(job.started_at, job.created_at, "waited")],
+        ["finished", since(job.finished_at, job.started_at || job.created_at, "ran")],
         ["queue position", job.queue_position ?? "–"],
       ].flatMap(([k, v]) => [h("dt", {}, k), h("dd", { "data-fact": k }, v instanceof Node ? v : String(v))]),
     );
