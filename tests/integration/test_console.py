@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from tests.integration.browser import Browser, require_chromium
@@ -116,6 +117,12 @@ def test_each_builtin_task_runs_from_its_form(
     speaker: tuple[str, str],
     shots: Path,
 ) -> None:
+    browser.open("/tasks")
+    for name in ("audio.length", "audio.gender", "euro.results"):
+        card = f'[data-task="{name}"]'
+        assert int(browser.text(f'{card} [data-fact="workers"]')) >= 1
+        assert browser.text(f"{card} .description")
+    browser.screenshot(shots / "console-tasks.png")
     submit_form(browser, "audio.length", {"url": f"{files.base_url}/short.wav"})
     assert finished(browser) == "succeeded"
     length = shown_json(browser, "job result")
@@ -172,7 +179,7 @@ def test_a_form_offers_every_kind_of_field(browser: Browser) -> None:
     browser.fill('[name="input.voice.pitch"]', "1.5")
     browser.find('[name="input.voice.whisper"]').click()
     browser.fill('[name="input.tags"]', '["a", "b"]')
-    browser.find("form.task-form button[type=submit]").click()
+    browser.find('[name="input.text"]').send_keys(Keys.ENTER)  # submits, as any form does
     assert finished(browser) == "succeeded"
     echoed = shown_json(browser, "job result")["input"]
     assert echoed == {
@@ -260,11 +267,14 @@ def test_redeliver_a_webhook(browser: Browser, console: Stack, files: FileServer
         receiver.stop()
 
 
-def test_the_jobs_list_filters_pages_and_updates(browser: Browser, console: Stack) -> None:
+def test_the_jobs_list_filters_pages_and_updates(
+    browser: Browser, console: Stack, shots: Path
+) -> None:
+    older = console.submit("fixture.form", {"text": "older", "voice": {}}).json()["id"]
     ok = console.submit("fixture.form", {"text": "a", "voice": {}}).json()["id"]
     failed = console.submit("fixture.fail", {}).json()["id"]
-    console.wait_job(ok)
-    console.wait_job(failed)
+    for job_id in (older, ok, failed):
+        console.wait_job(job_id)
     browser.open("/jobs")
     browser.find(f'tr[data-job="{failed}"]')
     Select(browser.find("select[name=status]")).select_by_value("failed")
@@ -274,12 +284,22 @@ def test_the_jobs_list_filters_pages_and_updates(browser: Browser, console: Stac
     assert {r.get_attribute("data-status") for r in rows} == {"failed"}
     assert not browser.all(f'tr[data-job="{ok}"]')
     Select(browser.find("select[name=status]")).select_by_value("")
+    browser.wait(lambda: "status=" not in browser.js("return location.hash"), "no filter")
+    browser.find('select[name=task] option[value="fixture.form"]')  # names load after
     Select(browser.find("select[name=task]")).select_by_value("fixture.form")
     browser.find(f'tr[data-job="{ok}"]')
     assert {r.text.split()[1] for r in browser.all("table.jobs tbody tr")} == {"fixture.form"}
     # Live: a job submitted now shows up without a reload.
     late = console.submit("fixture.form", {"text": "late", "voice": {}}).json()["id"]
     browser.find(f'tr[data-job="{late}"]')
+    browser.screenshot(shots / "console-jobs.png")
+    # A keyboard user's place survives the refreshes; Enter opens the job.
+    browser.js("arguments[0].focus()", browser.find(f'tr[data-job="{ok}"] a'))
+    stamp = browser.text(".pager [role=status]")
+    browser.wait(lambda: browser.text(".pager [role=status]") != stamp, "a refresh")
+    assert browser.js("return document.activeElement.getAttribute('href')") == f"#/jobs/{ok}"
+    browser.driver.switch_to.active_element.send_keys(Keys.ENTER)
+    browser.wait_text("main .job-title", ok)
     # Pages of two, with the API's cursor.
     browser.open("/jobs?task=fixture.form&limit=2")
     browser.find(f'tr[data-job="{late}"]')
@@ -381,3 +401,12 @@ def test_readable_on_a_phone(browser: Browser, shots: Path) -> None:
         browser.screenshot(shots / "console-phone.png")
     finally:
         browser.driver.set_window_size(1280, 900)
+
+
+def test_a_failed_job_shows_its_error(browser: Browser, console: Stack) -> None:
+    job_id = console.submit("fixture.fail", {}).json()["id"]
+    browser.open(f"/jobs/{job_id}")
+    assert browser.wait_text(".error-box .error-code", "fixture_failed")
+    assert browser.text(".error-box .error-message") == "failed on purpose"
+    assert browser.find("main").get_attribute("data-status") == "failed"
+    assert browser.text('[data-fact="attempts"]') == "1"

@@ -92,3 +92,25 @@ export function statusBadge(status) {
 export function notice(text, kind = "error") {
   return h("p", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status" }, text);
 }
+
+/**
+ * Run update(), which replaces part of `container`, and give focus back to the control
+ * that had it (found again by its [data-key] holder, tag and href): a list refreshed
+ * every few seconds must not throw a keyboard user back to the top of the page.
+ */
+export function keepFocus(container, update) {
+  const active = document.activeElement;
+  const holder = active && container.contains(active) ? active.closest("[data-key]") : null;
+  const key = holder ? holder.dataset.key : null;
+  const tag = active ? active.tagName : null;
+  const href = active ? active.getAttribute("href") : null;
+  update();
+  if (key === null) return;
+  const again = container.querySelector(`[data-key="${CSS.escape(key)}"]`);
+  const target = again
+    ? [again, ...again.querySelectorAll(tag)].find(
+        (el) => el.tagName === tag && el.getAttribute("href") === href,
+      )
+    : null;
+  target?.focus({ preventScroll: true });
+}

@@ -3,7 +3,7 @@
 // and, right after a submit, by the task page.
 
 import { ApiError, call, followJob, isTerminal, pause } from "./api.js";
-import { clock, fill, h, jsonBlock, notice, setText, statusBadge, when } from "./dom.js";
+import { clock, fill, h, jsonBlock, keepFocus, notice, setText, statusBadge, when } from "./dom.js";
 
 /** The time an event was logged: its id is a Redis stream id, "<milliseconds>-<n>". */
 function eventTime(eventId, job, name) {
@@ -106,7 +106,7 @@ export async function showJob(container, jobId, signal, { heading = "h1" } = {})
     cancel.disabled = isTerminal(job.status);
     redeliver.hidden = !job.webhook;
     redeliver.disabled = !isTerminal(job.status);
-    fill(
+    keepFocus(facts, () => fill(
       facts,
       ...[
         ["task", taskLink(job)],
@@ -115,8 +115,8 @@ export async function showJob(container, jobId, signal, { heading = "h1" } = {})
         ["started", since(job.started_at, job.created_at, "waited")],
         ["finished", since(job.finished_at, job.started_at || job.created_at, "ran")],
         ["queue position", job.queue_position ?? "–"],
-      ].flatMap(([k, v]) => [h("dt", {}, k), h("dd", { "data-fact": k }, v instanceof Node ? v : String(v))]),
-    );
+      ].flatMap(([k, v]) => [h("dt", {}, k), h("dd", { "data-fact": k, "data-key": k }, v instanceof Node ? v : String(v))]),
+    ));
     const p = job.progress;
     if (p && !isTerminal(job.status)) {
       progress.hidden = false;

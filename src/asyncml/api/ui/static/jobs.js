@@ -3,7 +3,7 @@
 // a view can be bookmarked and the back button works.
 
 import { call, every, query } from "./api.js";
-import { fill, h, notice, statusBadge, uid, when } from "./dom.js";
+import { clock, fill, h, keepFocus, notice, statusBadge, uid, when } from "./dom.js";
 
 const STATUSES = ["queued", "started", "succeeded", "failed", "canceled", "expired"];
 const REFRESH_MS = 2000;
@@ -17,8 +17,8 @@ function progressText(job) {
 function row(job) {
   return h(
     "tr",
-    { "data-job": job.id, "data-status": job.status },
-    h("td", {}, h("a", { href: `#/jobs/${encodeURIComponent(job.id)}` }, job.id.slice(0, 8))),
+    { "data-job": job.id, "data-key": job.id, "data-status": job.status },
+    h("td", {}, h("a", { href: `#/jobs/${encodeURIComponent(job.id)}`, title: job.id }, job.id.slice(0, 8))),
     h("td", {}, job.task),
     h("td", {}, statusBadge(job.status)),
     h("td", {}, progressText(job)),
@@ -98,11 +98,11 @@ export async function jobsPage(main, params, signal, go) {
         { signal },
       );
       fill(error);
-      fill(body, ...page.items.map(row));
+      keepFocus(body, () => fill(body, ...page.items.map(row)));
       empty.hidden = page.items.length > 0;
       nextCursor = page.next_cursor;
       next.disabled = !nextCursor;
-      updated.textContent = `updated ${new Date().toLocaleTimeString()}`;
+      updated.textContent = `updated ${clock(new Date())}`;
     },
     signal,
     (e) => fill(error, notice(`Could not load jobs: ${e.message}`)),

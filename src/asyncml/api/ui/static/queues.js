@@ -3,7 +3,7 @@
 // readings of GET /v1/outcomes a minute apart), refreshed every second.
 
 import { call, every } from "./api.js";
-import { ago, fill, h, notice } from "./dom.js";
+import { ago, clock, fill, h, notice } from "./dom.js";
 
 const REFRESH_MS = 1000;
 const WINDOW_MS = 60_000;
@@ -90,7 +90,7 @@ export async function queuesPage(main, signal) {
           ),
         ),
       );
-      updated.textContent = `updated ${new Date().toLocaleTimeString()}`;
+      updated.textContent = `updated ${clock(new Date())}`;
     },
     signal,
     (e) => fill(error, notice(`Could not load queues: ${e.message}`)),

@@ -2,7 +2,7 @@
 // input schema, a submit that follows the job right there, and the same call as code.
 
 import { ApiError, apiKey, call, every } from "./api.js";
-import { fill, h, notice, setText, uid } from "./dom.js";
+import { fill, h, keepFocus, notice, setText, uid } from "./dom.js";
 import { showJob } from "./job.js";
 import { buildForm } from "./schemaform.js";
 import { codePanel } from "./snippets.js";
@@ -42,15 +42,15 @@ export async function tasksPage(main, signal) {
       for (const task of tasks) {
         const card = h(
           "article",
-          { class: "task-card", "data-task": task.name },
+          { class: "task-card", "data-task": task.name, "data-key": task.name },
           h("h2", {}, h("a", { href: `#/tasks/${encodeURIComponent(task.name)}` }, task.name)),
           h("p", { class: "description" }, task.description || ""),
           taskFacts(task),
           setupErrors(task),
         );
         const old = cards.get(task.name);
-        if (old) old.replaceWith(card);
-        else list.append(card);
+        if (old && old.isEqualNode(card)) continue;
+        keepFocus(list, () => (old ? old.replaceWith(card) : list.append(card)));
         cards.set(task.name, card);
       }
     },
