@@ -212,6 +212,7 @@ def test_progress_moves_live(browser: Browser, shots: Path) -> None:
     steps = [s.split(" · ")[0] for s in seen]
     assert len(steps) >= 2 and steps == sorted(steps), seen  # "1 / 3", "2 / 3", "3 / 3"
     assert steps[-1] == "3 / 3"
+    assert browser.find(".follow .timeline").get_attribute("data-source") == "events"
     events = [e.get_attribute("data-event") for e in browser.all(".follow .timeline li")]
     assert events[0] == "queued" and events[-1] == "succeeded"
     assert events.count("progress") >= 2
@@ -410,3 +411,23 @@ def test_a_failed_job_shows_its_error(browser: Browser, console: Stack) -> None:
     assert browser.text(".error-box .error-message") == "failed on purpose"
     assert browser.find("main").get_attribute("data-status") == "failed"
     assert browser.text('[data-fact="attempts"]') == "1"
+
+
+def test_without_event_streams_the_job_page_falls_back_to_polling(
+    browser: Browser, console: Stack
+) -> None:
+    # A proxy that breaks streaming, played by the browser refusing every /events request.
+    browser.driver.execute_cdp_cmd("Network.enable", {})
+    browser.driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/events"]})
+    try:
+        job_id = console.submit("fixture.echo@1", {"text": "p", "times": 2}).json()["id"]
+        browser.open(f"/jobs/{job_id}")
+        browser.wait(
+            lambda: browser.find("main").get_attribute("data-status") == "succeeded",
+            "the job to finish on the page without its event stream",
+            timeout=30,
+        )
+        assert shown_json(browser, "job result")["text"] == "pp"
+        assert browser.find("main .timeline").get_attribute("data-source") == "polling"
+    finally:
+        browser.driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})

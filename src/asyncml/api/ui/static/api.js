@@ -134,7 +134,10 @@ async function pollJob(jobId, onEvent, signal) {
     try {
       const job = await call(`/v1/jobs/${encodeURIComponent(jobId)}?wait=20`, { signal });
       const step = `${job.status}|${job.progress ? job.progress.done : ""}`;
-      if (step !== seen) onEvent(job.status, job, null);
+      if (step !== seen) {
+        const moved = seen !== null && seen.startsWith("started|") && job.status === "started";
+        onEvent(moved ? "progress" : job.status, job, null);
+      }
       seen = step;
       if (isTerminal(job.status)) return;
     } catch (error) {

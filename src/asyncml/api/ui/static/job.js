@@ -9,6 +9,7 @@ import { clock, fill, h, jsonBlock, keepFocus, notice, setText, statusBadge, whe
 function eventTime(eventId, job, name) {
   const ms = eventId ? Number(eventId.split("-")[0]) : NaN;
   if (!Number.isNaN(ms)) return clock(new Date(ms));
+  if (name === "progress") return clock(new Date());
   const iso = { queued: job.created_at, started: job.started_at }[name] || job.finished_at;
   return iso ? clock(new Date(iso)) : "";
 }
@@ -201,6 +202,8 @@ export async function showJob(container, jobId, signal, { heading = "h1" } = {})
     await followJob(
       jobId,
       (name, current, eventId) => {
+        // Events carry an id; states read by the polling fallback do not.
+        timeline.dataset.source = eventId ? "events" : "polling";
         const kind = ["queued", "started", "progress"].includes(name) ? name : "end";
         const detail =
           name === "progress" && current.progress
