@@ -127,6 +127,9 @@ export async function taskPage(main, name, signal) {
     h("p", { class: "description" }, task.description || ""),
     facts,
     setupErrors(task),
+    task.workers === 0
+      ? notice("No worker serves this version right now: its jobs wait in the queue until one starts.", "info")
+      : null,
     h("div", { class: "columns wide" },
       h("section", { "aria-label": "Submit a job" }, h("h2", {}, "Try it"), form, code),
       h("section", { class: "follow-slot", "aria-label": "The submitted job" }, follow)),
