@@ -48,15 +48,17 @@ def console(files: FileServer, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "ASYNCML_WEBHOOK_TIMEOUT_S": "3",
     }
     stack = Stack("redis", env, tmp)
-    stack.start_worker("audio,euro", 1)
-    stack.start_worker("fixture", 2, "--tasks", FIXTURES)
-    stack.start_worker("webhooks", 1)
-    stack.start_api()
-    stack.wait_tasks(
-        ("audio.length", "audio.gender", "euro.results", "fixture.echo", "fixture.form")
-    )
-    yield stack
-    stop_stack(stack, tmp)
+    try:  # a start that fails must not leave workers consuming this slot's queues
+        stack.start_worker("audio,euro", 1)
+        stack.start_worker("fixture", 2, "--tasks", FIXTURES)
+        stack.start_worker("webhooks", 1)
+        stack.start_api()
+        stack.wait_tasks(
+            ("audio.length", "audio.gender", "euro.results", "fixture.echo", "fixture.form")
+        )
+        yield stack
+    finally:
+        stop_stack(stack, tmp)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +126,7 @@ def test_each_builtin_task_runs_from_its_form(
         assert browser.text(f"{card} .description")
     browser.screenshot(shots / "console-tasks.png")
     submit_form(browser, "audio.length", {"url": f"{files.base_url}/short.wav"})
-    assert finished(browser) == "succeeded"
+    assert finished(browser) == "succeeded", browser.text(".follow")
     length = shown_json(browser, "job result")
     assert length["audio_length"] == pytest.approx(corpus["short.wav"])
     # The same call as code: what was just sent, in three forms.
@@ -138,13 +140,13 @@ def test_each_builtin_task_runs_from_its_form(
     browser.screenshot(shots / "console-task.png")
 
     submit_form(browser, "euro.results", {"draw_date": KNOWN_DRAW.draw_date.isoformat()})
-    assert finished(browser) == "succeeded"
+    assert finished(browser) == "succeeded", browser.text(".follow")
     draw = shown_json(browser, "job result")
     assert draw["numbers"] == list(KNOWN_DRAW.numbers) and draw["stars"] == list(KNOWN_DRAW.stars)
 
     url, gender = speaker
     submit_form(browser, "audio.gender", {"url": url})
-    assert finished(browser, timeout=60) == "succeeded"
+    assert finished(browser, timeout=60) == "succeeded", browser.text(".follow")
     assert shown_json(browser, "job result")["gender"] == gender
 
 
@@ -180,7 +182,7 @@ def test_a_form_offers_every_kind_of_field(browser: Browser) -> None:
     browser.find('[name="input.voice.whisper"]').click()
     browser.fill('[name="input.tags"]', '["a", "b"]')
     browser.find('[name="input.text"]').send_keys(Keys.ENTER)  # submits, as any form does
-    assert finished(browser) == "succeeded"
+    assert finished(browser) == "succeeded", browser.text(".follow")
     echoed = shown_json(browser, "job result")["input"]
     assert echoed == {
         "text": "hello",

@@ -24,11 +24,13 @@ def keyed(files: FileServer, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     env = layout_env("redis", files, tmp) | {"ASYNCML_API_KEYS": f"alice:{ALICE},bob:{BOB}"}
     stack = Stack("redis", env, tmp)
     stack.client.headers["Authorization"] = f"Bearer {ALICE}"
-    stack.start_worker("fixture", 1, "--tasks", "tests.plugins.fixture_tasks")
-    stack.start_api()
-    stack.wait_tasks(("fixture.form",))
-    yield stack
-    stop_stack(stack, tmp)
+    try:  # a start that fails must not leave workers consuming this slot's queues
+        stack.start_worker("fixture", 1, "--tasks", "tests.plugins.fixture_tasks")
+        stack.start_api()
+        stack.wait_tasks(("fixture.form",))
+        yield stack
+    finally:
+        stop_stack(stack, tmp)
 
 
 @pytest.fixture
