@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -433,3 +435,26 @@ def test_without_event_streams_the_job_page_falls_back_to_polling(
         assert browser.find("main .timeline").get_attribute("data-source") == "polling"
     finally:
         browser.driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+
+
+def test_the_same_call_as_code_runs_as_shown(browser: Browser, console: Stack) -> None:
+    text = 'it\'s "quoted" <b>'
+    submit_form(browser, "fixture.form", {"text": text, "tags": '["a b", "$HOME"]'})
+    assert finished(browser) == "succeeded", browser.text(".follow")
+    sent = shown_json(browser, "job input")
+    snippets = {}
+    for lang in ("curl", "python", "cli"):
+        browser.find(f'[role=tab][data-lang="{lang}"]').click()
+        snippets[lang] = browser.text(f'pre[data-lang="{lang}"]')
+    venv = Path(sys.executable).parent
+    env = os.environ | {"PATH": f"{venv}:{os.environ['PATH']}"}
+    runs = {
+        "curl": ["bash", "-c", snippets["curl"]],
+        "python": [sys.executable, "-c", snippets["python"]],
+        "cli": ["bash", "-c", snippets["cli"]],
+    }
+    for lang, command in runs.items():
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+        assert done.returncode == 0, (lang, done.stdout, done.stderr)
+        newest = console.client.get("/v1/jobs", params={"limit": 1}).json()["items"][0]
+        assert newest["input"] == sent, lang

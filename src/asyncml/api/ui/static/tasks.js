@@ -119,7 +119,8 @@ export async function taskPage(main, name, signal) {
   );
   const read = buildForm(fields, task.input_schema);
   const code = h("div", { class: "code-slot" });
-  const follow = h("div", { class: "follow", "aria-live": "polite" });
+  // Not a live region itself: the job's status inside it is one, so a reader hears changes once.
+  const follow = h("div", { class: "follow" });
   fill(
     main,
     h("p", { class: "crumbs" }, h("a", { href: "#/tasks" }, "Tasks"), " / ", task.name),
