@@ -233,6 +233,17 @@ class QueueInfo(BaseModel):
     worker_processes: int = Field(description="their processes, i.e. jobs they can run at once")
 
 
+class TaskOutcomes(BaseModel):
+    """A task's jobs since the job store began (the counters ``GET /metrics`` exports)."""
+
+    task: str
+    submitted: int = Field(default=0, description="jobs accepted")
+    succeeded: int = 0
+    failed: int = 0
+    canceled: int = 0
+    expired: int = Field(default=0, description="jobs whose record expired before they ran")
+
+
 class Problem(BaseModel):
     """Every error response: ``{"error": {"code", "message"}}``."""
 

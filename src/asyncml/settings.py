@@ -138,6 +138,8 @@ class Settings(BaseSettings):
     # "20/s", "600/m", "10000/h": a token bucket per key (burst = the number); unset: none.
     rate_limit: str = ""
     max_queued: int = Field(default=10000, ge=1, description="jobs waiting per queue")
+    # The browser console at /ui (asyncml.api.ui); false: the API serves no /ui at all.
+    console: bool = True
 
     @field_validator("broker_url", "store_url", mode="before")
     @classmethod

@@ -11,8 +11,9 @@ import os
 import signal
 import sys
 import time
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, Field
 
 import asyncml
 
@@ -50,6 +51,35 @@ class Size(BaseModel):
 
 class Blob(BaseModel):
     data: str
+
+
+class Voice(BaseModel):
+    pitch: float = Field(default=1.0, ge=0.5, le=2.0, description="1 is natural")
+    whisper: bool = False
+
+
+class FormInput(BaseModel):
+    """Every kind of field a generated form must offer."""
+
+    text: str = Field(min_length=1, max_length=50, description="what to say")
+    count: int = Field(default=2, ge=1, le=10)
+    mode: Literal["plain", "shout"] = "plain"
+    link: AnyHttpUrl | None = Field(default=None, description="a page to mention")
+    voice: Voice
+    note: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class Received(BaseModel):
+    input: dict[str, Any]
+
+
+@asyncml.task("fixture.form", queue="fixture")
+class Form:
+    """Returns the input it was given, as the worker validated it."""
+
+    def run(self, input: FormInput, ctx: asyncml.Context) -> Received:
+        return Received(input=input.model_dump(mode="json"))
 
 
 @asyncml.task("fixture.echo", queue="fixture", version="1")

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import asyncml
-from asyncml.api import fastlane, observe, openapi, problems
+from asyncml.api import fastlane, observe, openapi, problems, ui
 from asyncml.api.broker import Broker
 from asyncml.api.catalog import TaskCatalog
 from asyncml.api.deps import Authenticated
@@ -81,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tasks.router, dependencies=[Authenticated])
     app.include_router(compat.router)
     app.include_router(health.router)
+    if settings.console:
+        ui.install(app)
     app.add_middleware(
         LimitsMiddleware,
         max_body_bytes=settings.max_body_bytes,

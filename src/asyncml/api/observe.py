@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asyncml import logs
-from asyncml.api.routes import metrics, queues
+from asyncml.api.routes import metrics, outcomes, queues
 from asyncml.metrics.exposition import RequestMetrics
 
 _JOB_PATH = re.compile(r"^/(?:v1/jobs|task)/([0-9A-Za-z_-]{1,64})(?:/|$)")
@@ -57,8 +57,8 @@ class ObserveMiddleware:
 
 
 def install(app: FastAPI) -> RequestMetrics:
-    """Request metrics in a registry of the app's own, ``GET /metrics``, ``GET /v1/queues``;
-    returns the instruments (the fast lane records into them too)."""
+    """Request metrics in a registry of the app's own, ``GET /metrics``, ``GET /v1/queues``
+    and ``GET /v1/outcomes``; returns the instruments (the fast lane records into them too)."""
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     app.state.metrics_registry = registry
@@ -66,4 +66,5 @@ def install(app: FastAPI) -> RequestMetrics:
     app.add_middleware(ObserveMiddleware, instruments=instruments)
     app.include_router(metrics.router)
     app.include_router(queues.router)
+    app.include_router(outcomes.router)
     return instruments
