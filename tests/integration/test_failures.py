@@ -192,7 +192,7 @@ def test_workers_killed_repeatedly_lose_nothing(
                 future.result()
         assert len(ids) == jobs
         with contextlib.suppress(AssertionError):  # the figures below say what is missing
-            wait_for(lambda: finished(store, ids) == jobs, 60, "every job to finish", every=0.2)
+            wait_for(lambda: finished(store, ids) == jobs, 120, "every job to finish", every=0.2)
         jobs_done_s = time.monotonic() - started
         bodies = [stack.client.get(f"/v1/jobs/{job_id}").json() for job_id in ids]
         by_status: dict[str, int] = {}
