@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from asyncml import logs
 from asyncml.console import register as register_client_commands
 from asyncml.monitor import flower
-from asyncml.settings import Settings
+from asyncml.settings import Settings, describe_errors
 
 if TYPE_CHECKING:
     from asyncml.authoring import TaskDefinition
@@ -27,10 +27,8 @@ def _settings(**overrides: object) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = [
-            f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
-        ]
-        raise click.ClickException("invalid configuration:\n" + "\n".join(lines)) from None
+        lines = "\n".join(f"  {line}" for line in describe_errors(exc))
+        raise click.ClickException(f"invalid configuration:\n{lines}") from None
 
 
 def _api_settings(insecure: bool, **overrides: object) -> Settings:

@@ -385,11 +385,52 @@ def test_allow_string_parses_hosts_and_networks() -> None:
 
 
 @pytest.mark.parametrize(
-    "entry", ["10.0.0.0/33", "files.local:8080", "http://x", "a b", "*.x", ":0", ":70000", ":x"]
+    "entry",
+    [
+        "10.0.0.0/33",
+        "files.local:0",
+        "files.local:x",
+        "[::1:8080",
+        "::1]:8080",
+        "http://x",
+        "a b",
+        "*.x",
+        ":0",
+        ":70000",
+        ":x",
+        ":8080:",
+    ],
 )
-def test_allow_string_names_the_bad_entry(entry: str) -> None:
-    with pytest.raises(ValueError, match=re.escape(repr(entry))):
+def test_allow_string_names_the_bad_entry_and_the_accepted_forms(entry: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(repr(entry))) as info:
         EgressPolicy.from_allow_string(f"127.0.0.1,{entry}")
+    assert "127.0.0.1:8765" in str(info.value)  # the forms it takes, host:port among them
+
+
+def test_a_host_port_entry_opens_that_port_only(server: LoopbackServer) -> None:
+    port = port_of(server)
+    policy = EgressPolicy.from_allow_string(f"127.0.0.1:{port}")
+    with Egress(policy) as egress:
+        assert egress.fetch(f"http://127.0.0.1:{port}/redirect/0") == b"done"
+        with pytest.raises(DestinationNotAllowedError) as info:
+            egress.fetch(f"http://127.0.0.1:{port + 1}/echo")
+    # The refusal says which setting opens the way, in the form that would.
+    assert "ASYNCML_EGRESS_ALLOW" in info.value.message
+    assert f"127.0.0.1:{port + 1}" in info.value.message
+
+
+def test_host_port_entries_for_names_networks_and_ipv6() -> None:
+    policy = EgressPolicy.from_allow_string("files.test:8080, 10.0.0.0/8:9000, [::1]:8765")
+    ip = ipaddress.ip_address
+    assert policy.refusal("files.test", ip("192.168.0.9"), 8080) is None
+    assert policy.refusal("files.test", ip("192.168.0.9"), 8081) == "private"
+    assert policy.refusal("files.test", ip("192.168.0.9")) == "private"
+    assert policy.refusal("x", ip("10.1.2.3"), 9000) is None
+    assert policy.refusal("x", ip("10.1.2.3"), 80) == "private"
+    assert policy.refusal("x", ip("::1"), 8765) is None
+    assert policy.may_open_port("files.test", 8080)
+    assert not policy.may_open_port("other.test", 8080)
+    assert policy.may_open_port("other.test", 9000)  # it may resolve into 10.0.0.0/8
 
 
 # --- destinations ---------------------------------------------------------------------
