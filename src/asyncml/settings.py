@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         default="text", description="text for people, json for one JSON object per line"
     )
+    # The API's access log: one line per HTTP request (uvicorn's, in asyncml's format).
+    access_log: bool = True
     # Celery task events feed Flower's task views. Off by default: every task then costs
     # extra broker messages (sent, received, started, succeeded) that nothing else reads.
     task_events: bool = False

@@ -116,6 +116,26 @@ def test_audio_errors(stack: Stack, files: FileServer, path: str, code: str) -> 
     assert done["error"]["code"] == code
 
 
+def test_a_failed_job_is_logged_as_failed_never_as_succeeded(
+    stack: Stack, files: FileServer
+) -> None:
+    job = stack.submit("audio.length", {"url": f"{files.base_url}/missing.wav"}).json()
+    assert stack.wait_job(job["id"])["status"] == "failed"
+    worker_log = stack.log_dir / f"{stack.name}-worker-0.log"
+
+    def about_job() -> list[str]:
+        lines = [line for line in worker_log.read_text().splitlines() if job["id"] in line]
+        # Celery's own line about the task comes last: wait for it.
+        return lines if any("celery.app.trace" in line for line in lines) else []
+
+    lines = wait_for(about_job, 15, "Celery's line about the failed job's task")
+    assert any(
+        " WARNING " in line and f"job {job['id']}: failed in" in line and "download_failed" in line
+        for line in lines
+    ), lines
+    assert not any("succeeded" in line or ": ok" in line for line in lines), lines
+
+
 def test_unreachable_host_fails_cleanly(stack: Stack) -> None:
     # Port 9 on loopback: nothing listens, the connection is refused at once.
     job = stack.submit("audio.length", {"url": "http://127.0.0.1:9/a.wav"}).json()
@@ -127,6 +147,7 @@ def test_private_address_refused(stack: Stack) -> None:
     job = stack.submit("audio.length", {"url": "http://10.255.255.1/a.wav"}).json()
     done = stack.wait_job(job["id"])
     assert done["error"]["code"] == "destination_not_allowed"
+    assert "ASYNCML_EGRESS_ALLOW" in done["error"]["message"]  # what would open the way
 
 
 @pytest.mark.parametrize(

@@ -152,7 +152,10 @@ def serve(app: FastAPI, settings: Settings, sock: socket.socket) -> None:
         http=bounded_protocol(settings),
         timeout_keep_alive=settings.keep_alive_s,
         log_level=settings.log_level.lower(),
-        access_log=False,
+        # uvicorn's one line per request ("GET /v1/jobs/… HTTP/1.1" 200), through asyncml's
+        # handler like every other line; ASYNCML_ACCESS_LOG=false drops it (a busy API's
+        # largest share of log volume, and some CPU per request).
+        access_log=settings.access_log,
         log_config=None,  # uvicorn's lines go through asyncml's handler (text or JSON)
         timeout_graceful_shutdown=10,
     )

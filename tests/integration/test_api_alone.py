@@ -1,0 +1,92 @@
+"""``asyncml api`` started alone in the embedded layout, as a person trying it would: what
+it logs, what a browser finds, and what it leaves behind when it exits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from asyncml.embedded import EmbeddedServer
+from asyncml.settings import Settings
+from tests.integration.stack import free_port, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+class Api:
+    def __init__(self, tmp: Path, **env: str) -> None:
+        self.data = tmp / "data"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp / f"api-{self.port}.log"
+        self.env = os.environ | {
+            "ASYNCML_DATA_DIR": str(self.data),
+            "ASYNCML_BROKER_URL": "",
+            "ASYNCML_STORE_URL": "",
+            "ASYNCML_PORT": str(self.port),
+            "ASYNCML_LOG_LEVEL": "INFO",
+            **env,
+        }
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "asyncml", "api"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for(self._ready, 30, "the API to answer", every=0.1)
+
+    def _ready(self) -> bool:
+        assert self.proc.poll() is None, self.log.read_text()
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    @property
+    def server(self) -> EmbeddedServer:
+        settings = Settings(data_dir=self.data, broker_url=None, store_url=None)
+        return EmbeddedServer(settings.data_dir, settings.socket_path)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(30)
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[type[Api]]:
+    started: list[Api] = []
+
+    class Started(Api):
+        def __init__(self, **env: str) -> None:
+            super().__init__(tmp_path, **env)
+            started.append(self)
+
+    yield Started
+    for api in started:
+        if api.proc.poll() is None:
+            api.proc.kill()
+            api.proc.wait()
+        api.server.stop()
+
+
+def test_every_request_is_in_the_access_log_unless_turned_off(start: type[Api]) -> None:
+    api = start()
+    assert httpx.get(f"{api.url}/v1/tasks").status_code == 200
+    line = '"GET /v1/tasks HTTP/1.1" 200'
+    wait_for(lambda: line in api.log.read_text(), 10, "the access log line")
+    assert "uvicorn.access" in next(x for x in api.log.read_text().splitlines() if line in x)
+    api.stop()
+
+    quiet = start(ASYNCML_ACCESS_LOG="false")
+    assert httpx.get(f"{quiet.url}/v1/tasks").status_code == 200
+    quiet.stop()  # its log is complete once it has exited
+    assert "/v1/tasks" not in quiet.log.read_text()
