@@ -131,7 +131,8 @@ def main(log_format: str | None) -> None:
     Monitor the workers:     asyncml flower --port 5555      (needs the `ops` extra)
 
     \b
-    Client commands (--url: default $ASYNCML_URL, else http://127.0.0.1:5000):
+    Client commands (--url: default $ASYNCML_URL, else the local API that
+    ASYNCML_HOST and ASYNCML_PORT describe, http://127.0.0.1:5000 by default):
     The original demo:       asyncml demo        (starts its own system; offline)
     Run a task per input:    asyncml run audio.length https://…/a.wav https://…/b.wav
     One job:                 asyncml submit euro.results -i draw_date=2024-01-05 --wait

@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 
 from asyncml.client import Client, errors
-from asyncml.client._core import DEFAULT_URL
+from asyncml.client._core import default_url
 
 # Exit codes scripts can rely on (listed in `asyncml --help` and docs/quickstart.md).
 OK = 0
@@ -63,7 +63,10 @@ def exit_code_of(exc: errors.ClientError) -> int:
 
 def describe(exc: errors.ClientError, url: str) -> str:
     if isinstance(exc, errors.APIConnectionError):
-        hint = " (is it running? start one with `asyncml up`, or pass --url)"
+        hint = (
+            " (is it running? start one with `asyncml up`, or point the client at it with "
+            "--url URL or ASYNCML_URL=URL)"
+        )
         return f"{exc.message}{hint}"
     if isinstance(exc, errors.UnavailableError):
         return f"the API at {url} is unavailable: {exc.message}"
@@ -89,11 +92,11 @@ def api_command(func: F) -> F:
 
     @click.option(
         "--url",
-        envvar="ASYNCML_URL",
-        default=DEFAULT_URL,
-        show_default=True,
+        default=default_url,
+        show_default="$ASYNCML_URL, else http://$ASYNCML_HOST:$ASYNCML_PORT, 127.0.0.1:5000",
         metavar="URL",
-        help="The asyncml API [env: ASYNCML_URL].",
+        help="The asyncml API [env: ASYNCML_URL; else the address a local server started "
+        "with the same ASYNCML_HOST and ASYNCML_PORT listens on].",
     )
     @click.option(
         "--api-key",
