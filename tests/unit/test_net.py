@@ -51,6 +51,7 @@ RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 CLIP_FRAMES = 150_000  # 8 kHz mono 16-bit: 300 KB, under the 1 MiB drain cap
 LONG_FRAMES = 800_000  # 1.6 MB, over it
 STALL_AFTER = 64 * 1024
+TEN_MINUTES_S = 600
 
 
 @functools.cache
@@ -283,7 +284,21 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     clip.write_bytes(wav_bytes(data=rng.randbytes(2 * CLIP_FRAMES)))
     long = root / "long.wav"
     long.write_bytes(wav_bytes(data=rng.randbytes(2 * LONG_FRAMES)))
-    return {"sparse": sparse, "small": small, "empty": empty, "clip": clip, "long": long}
+    # The README's example: a ten-minute 44.1 kHz stereo WAV (106 MB on paper, sparse).
+    ten_minutes = root / "ten-minutes.wav"
+    data_size = TEN_MINUTES_S * 44100 * 4
+    with ten_minutes.open("wb") as f:
+        header = wav_bytes(rate=44100, channels=2, data_size_field=data_size)
+        f.write(header)
+        f.truncate(len(header) + data_size)
+    return {
+        "sparse": sparse,
+        "small": small,
+        "empty": empty,
+        "clip": clip,
+        "long": long,
+        "ten-minutes": ten_minutes,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -912,6 +927,17 @@ def probe_length(egress: Egress, url: str) -> tuple[float, int]:
     with egress.open(url) as remote:
         info = probe(remote)
     return info.duration, remote.bytes_fetched
+
+
+def test_a_ten_minute_wav_costs_one_16_kib_request_as_the_readme_says(
+    server: LoopbackServer, base: str
+) -> None:
+    before = server.connections
+    with Egress(LOOPBACK) as egress:
+        duration, fetched = probe_length(egress, f"{base}/range/ten-minutes")
+    assert duration == TEN_MINUTES_S
+    assert fetched == 16 * 1024
+    assert server.connections == before + 1
 
 
 # Draining is off unless configured; these tests turn it on at 1 MiB.
