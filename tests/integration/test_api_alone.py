@@ -4,6 +4,7 @@ it logs, what a browser finds, and what it leaves behind when it exits."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -90,3 +91,20 @@ def test_every_request_is_in_the_access_log_unless_turned_off(start: type[Api]) 
     assert httpx.get(f"{quiet.url}/v1/tasks").status_code == 200
     quiet.stop()  # its log is complete once it has exited
     assert "/v1/tasks" not in quiet.log.read_text()
+
+
+def test_docs_work_offline_and_the_root_leads_there(start: type[Api]) -> None:
+    api = start()
+    root = httpx.get(f"{api.url}/")
+    assert root.status_code == 307 and root.headers["location"] == "/docs"
+    page = httpx.get(f"{api.url}/", follow_redirects=True)
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    # Nothing loaded from another host: every URL in the page is this API's own.
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", page.text)
+    assert urls and all(u.startswith("/") for u in urls), urls
+    assert "://" not in page.text.replace(api.url, "")
+    for url in urls:
+        asset = httpx.get(f"{api.url}{url}")
+        assert asset.status_code == 200, url
+    bundle = httpx.get(f"{api.url}/docs/assets/swagger-ui-bundle.js")
+    assert "javascript" in bundle.headers["content-type"] and len(bundle.content) > 500_000
