@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
@@ -20,6 +23,7 @@ from asyncml.settings import Settings, describe_errors
 
 if TYPE_CHECKING:
     from asyncml.authoring import TaskDefinition
+    from asyncml.embedded import EmbeddedServer
     from asyncml.store.registry import Registry
 
 
@@ -47,17 +51,31 @@ def _logging(level: str, fmt: logs.LogFormat = "text") -> None:
     logs.configure(level, fmt)
 
 
-def _ensure_embedded(settings: Settings) -> bool:
-    """Start (or reuse) the embedded server when no broker is configured."""
+def _ensure_embedded(settings: Settings) -> EmbeddedServer | None:
+    """Start (or reuse) the embedded server when no broker is configured, as one of its
+    users: when this process exits, the server stops unless another asyncml process still
+    uses it (no Valkey left behind by an `asyncml api` or `worker` started alone)."""
     if not settings.embedded:
-        return False
+        return None
     from asyncml.embedded import EmbeddedServer, EmbeddedServerError
 
     server = EmbeddedServer(settings.data_dir, settings.socket_path)
     try:
-        return server.ensure_running()
+        server.attach()
     except EmbeddedServerError as exc:
         raise click.ClickException(str(exc)) from None
+    atexit.register(server.detach)
+    # SIGTERM's default action ends a process without running exit handlers; raised as
+    # SystemExit it unwinds like Ctrl-C, so this process leaves the server. uvicorn re-raises
+    # the SIGTERM it caught once its graceful shutdown is done; Celery and the launcher
+    # install handlers of their own.
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    return server
+
+
+def _exit_on_sigterm(signum: int, _: FrameType | None) -> None:
+    sys.exit(128 + signum)
 
 
 def _load_tasks(settings: Settings, extra: tuple[str, ...] = ()) -> list[TaskDefinition]:
@@ -165,7 +183,8 @@ def up(
     """Run the whole system: the API plus a worker for every queue.
 
     Ctrl-C (or SIGTERM) stops everything cleanly: workers finish or hand back the jobs they
-    hold, and the embedded server is shut down if this command started it.
+    hold, and the embedded server is shut down unless another asyncml process (an
+    `asyncml worker` started apart on the same data directory) still uses it.
     """
     from asyncml.launcher import Launcher
     from asyncml.worker.queues import all_queues
@@ -174,8 +193,8 @@ def up(
     _logging(settings.log_level, settings.log_format)
     _share_tasks(extra_tasks)
     queues = all_queues(_load_tasks(settings, extra_tasks))
-    started = _ensure_embedded(settings)
-    launcher = Launcher(settings, queues=queues, concurrency=concurrency, owns_server=started)
+    server = _ensure_embedded(settings)
+    launcher = Launcher(settings, queues=queues, concurrency=concurrency, server=server)
     sys.exit(launcher.run())
 
 

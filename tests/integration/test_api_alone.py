@@ -108,3 +108,37 @@ def test_docs_work_offline_and_the_root_leads_there(start: type[Api]) -> None:
         assert asset.status_code == 200, url
     bundle = httpx.get(f"{api.url}/docs/assets/swagger-ui-bundle.js")
     assert "javascript" in bundle.headers["content-type"] and len(bundle.content) > 500_000
+
+
+def test_an_api_started_alone_leaves_no_valkey_behind(start: type[Api]) -> None:
+    api = start()
+    pid = api.server.pid()
+    assert pid is not None and api.server.responds()
+    api.stop()
+    assert not api.server.responds()
+    assert not Path(f"/proc/{pid}").exists()
+
+
+def test_the_last_of_an_api_and_a_worker_stops_the_valkey_they_share(
+    start: type[Api],
+) -> None:
+    api = start()
+    with open(api.log.with_suffix(".worker.log"), "ab") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "asyncml", "worker", "--queues", "euro", "-c", "1"],
+            env=api.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        users = api.server.users_dir
+        wait_for(lambda: (users / str(worker.pid)).exists(), 30, "the worker to attach")
+        api.stop()
+        assert api.server.responds()  # the worker still uses it
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert not api.server.responds()

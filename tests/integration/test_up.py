@@ -20,6 +20,7 @@ from asyncml.settings import Settings
 from tests.integration.conftest import base_env
 from tests.integration.fileserver import FileServer
 from tests.integration.stack import free_port, wait_for
+from tests.registry import register_builtins
 
 pytestmark = pytest.mark.integration
 
@@ -104,6 +105,10 @@ def test_up_runs_everything_and_stops_cleanly(
 
 def test_restart_keeps_accepted_jobs(up: Up, files: FileServer) -> None:
     up.start("api")  # API only: jobs are accepted and wait in the embedded broker
+    # ...once the tasks are in the registry, as a deployment's `asyncml tasks register` does.
+    register_builtins(
+        Settings(data_dir=up.data, broker_url=None, store_url=None).effective_store_url
+    )
     ids = [
         httpx.post(
             f"{up.url}/audio/length", json={"audio_url": f"{files.base_url}/short.wav"}
@@ -118,13 +123,22 @@ def test_restart_keeps_accepted_jobs(up: Up, files: FileServer) -> None:
         assert job["status"] == "succeeded", job
 
 
-def test_killed_launcher_leaves_a_server_that_is_reused(up: Up, files: FileServer) -> None:
+def test_killed_launcher_leaves_nothing_running(up: Up, files: FileServer) -> None:
     up.start("up")
     pid = up.server.pid()
     up.signal(signal.SIGKILL)
-    # The API and workers die with their launcher; the Valkey server outlives it.
+    # The API and workers die with their launcher (SIGTERM from the kernel), and the last
+    # of them to leave stops the Valkey server: no orphan.
     wait_for(lambda: not _answers(up.url), 20, "children of the killed launcher to exit")
-    assert up.server.responds()
+    wait_for(lambda: not Path(f"/proc/{pid}").exists(), 20, "the Valkey server to stop")
+    up.start("up")
+    assert _length(up.url, f"{files.base_url}/short.wav")["status"] == "SUCCESS"
+
+
+def test_a_server_left_running_is_reused(up: Up, files: FileServer) -> None:
+    # As after every asyncml process of a data directory was SIGKILLed at once.
+    assert up.server.ensure_running()
+    pid = up.server.pid()
     up.start("up")
     assert up.server.pid() == pid
     assert _length(up.url, f"{files.base_url}/short.wav")["status"] == "SUCCESS"
