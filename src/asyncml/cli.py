@@ -320,11 +320,13 @@ def worker(
         pool, concurrency = "solo", 1
     elif settings.effective_worker_pool == "solo":
         _register(settings, served)
+        _announce_worker(served_queues, served, concurrency, "solo")
         sys.exit(processes.run(settings, served_queues, concurrency, name))
     else:
         _register(settings, served)
         app = create_celery(settings, served)
         pool = "prefork"
+        _announce_worker(served_queues, served, concurrency, pool)
     node = name or f"{'+'.join(served_queues)}-{os.getpid()}@%h"
     app.worker_main(
         [
@@ -337,6 +339,21 @@ def worker(
             "--without-gossip",
             "--without-mingle",
         ]
+    )
+
+
+def _announce_worker(
+    queues: list[str], tasks: list[TaskDefinition], concurrency: int, pool: str
+) -> None:
+    """The worker's one start line (Celery's banner and per-process lines are off below
+    DEBUG)."""
+    logging.getLogger(__name__).info(
+        "worker for %s: %s; %d %s process%s",
+        ", ".join(queues),
+        ", ".join(t.key for t in tasks) or "webhook deliveries",
+        concurrency,
+        pool,
+        "" if concurrency == 1 else "es",
     )
 
 

@@ -100,7 +100,8 @@ class EmbeddedServer:
 
     def _ensure_running(self, timeout: float) -> bool:
         if self.responds():
-            log.info("reusing embedded Valkey on %s (pid %s)", self.socket_path, self.pid())
+            # One line per process of `asyncml up` at INFO would bury its start; DEBUG shows it.
+            log.debug("reusing embedded Valkey on %s (pid %s)", self.socket_path, self.pid())
             return False
         self._clean_stale()
         self._start(timeout)

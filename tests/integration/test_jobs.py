@@ -222,6 +222,11 @@ def embedded_broker(tmp: Path) -> str:
     return settings.effective_broker_url
 
 
+def _workers(stack: Stack, queue: str) -> int:
+    queues = {q["name"]: q for q in stack.client.get("/v1/queues").json()}
+    return int(queues[queue]["workers"]) if queue in queues else 0
+
+
 @pytest.mark.parametrize(
     ("layout", "pool"), [("embedded", "solo"), ("redis", "solo"), ("rabbitmq", "prefork")]
 )
@@ -244,7 +249,8 @@ def test_cancel_stops_the_running_job(
     hold = HoldServer()
     logs = [tmp_path / f"{layout}-worker-{i}.log" for i in range(2)]
     try:
-        wait_for(lambda: " ready." in logs[1].read_text(), 30, "the idle node to listen")
+        # A node beats once it is ready (Celery's worker_ready): then it hears revokes.
+        wait_for(lambda: _workers(stack, "euro") > 0, 30, "the idle node to listen")
         job = stack.submit("audio.length", {"url": f"{hold.url}/held.wav"}).json()
         stack.wait_status(job["id"], "started")
         wait_for(lambda: hold.hits, 20, "the download to start")

@@ -99,6 +99,15 @@ def test_up_runs_everything_and_stops_cleanly(
     assert body["status"] == "SUCCESS"
     assert body["result"]["audio_length"] == pytest.approx(corpus["short.wav"])  # type: ignore[index]
     assert f"API on {up.url}" in up.log.read_text()
+    # A start a person can read: a line per component, then where it listens; Celery's
+    # banners, its root warnings and a "reusing Valkey" line per process are gone.
+    log = up.log.read_text()
+    before_up = log.split("asyncml is up", 1)[0].splitlines()
+    assert len(before_up) <= 8, before_up
+    assert sum("worker for " in line for line in before_up) == 3  # audio, euro, webhooks
+    assert any(f"API listening on {up.url}" in line for line in before_up)
+    for noise in ("[tasks]", "SecurityWarning", "reusing embedded Valkey", "Started server"):
+        assert noise not in log, noise
     assert up.signal(signal.SIGTERM) == 0
     assert not up.server.responds()  # the server it started is shut down too
 
