@@ -147,6 +147,7 @@ def main(log_format: str | None) -> None:
     Only the HTTP API:       asyncml api --host 0.0.0.0 --port 5000
     Only workers:            asyncml worker --queues audio,euro --concurrency 4
     Monitor the workers:     asyncml flower --port 5555      (needs the `ops` extra)
+    Settings and checks:     asyncml doctor
 
     \b
     Client commands (--url: default $ASYNCML_URL, else the local API that
@@ -210,13 +211,45 @@ def _share_tasks(extra: tuple[str, ...]) -> None:
 @PORT
 @DATA_DIR
 @INSECURE
-def api(host: str | None, port: int | None, data_dir: Path | None, insecure: bool) -> None:
-    """Run the HTTP API (FastAPI under uvicorn). OpenAPI docs are served at /docs."""
+@click.option(
+    "--root-path",
+    default=None,
+    metavar="PATH",
+    help="Path prefix a reverse proxy serves the API under, e.g. /asyncml "
+    "[env: ASYNCML_ROOT_PATH].",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    default=None,
+    metavar="IPS",
+    help="Proxies whose X-Forwarded-* headers are trusted: addresses, networks or * "
+    "[default: 127.0.0.1, or ASYNCML_FORWARDED_ALLOW_IPS].",
+)
+def api(
+    host: str | None,
+    port: int | None,
+    data_dir: Path | None,
+    insecure: bool,
+    root_path: str | None,
+    forwarded_allow_ips: str | None,
+) -> None:
+    """Run the HTTP API (FastAPI under uvicorn). OpenAPI docs are served at /docs.
+
+    One process per command: for more, start several (each binds its own port, or put
+    them behind a load balancer); they share nothing but the broker and the store.
+    """
     from asyncml.api import create_app
     from asyncml.api.server import serve
     from asyncml.ports import PortUnavailableError, bind
 
-    settings = _api_settings(insecure, host=host, port=port, data_dir=data_dir)
+    settings = _api_settings(
+        insecure,
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        root_path=root_path,
+        forwarded_allow_ips=forwarded_allow_ips,
+    )
     _logging(settings.log_level, settings.log_format)
     try:
         sock = bind(settings.host, settings.port)  # first: a taken port fails fast
@@ -418,6 +451,30 @@ def forget_task(task: str, data_dir: Path | None) -> None:
     if not removed:
         raise click.ClickException(f"no task {task!r} in the registry")
     click.echo(f"forgot {', '.join(removed)}")
+
+
+@main.command()
+@DATA_DIR
+def doctor(data_dir: Path | None) -> None:
+    """Show the effective settings and where each came from (environment, .env, legacy
+    variables, default), then check that the job store, the broker and the workers answer.
+
+    Starts nothing. Exit code 0 when every check passes, 1 otherwise (or when a setting is
+    invalid: the message names it).
+    """
+    from asyncml.doctor import run_checks, settings_report
+
+    settings = _settings(data_dir=data_dir)
+    entries = settings_report(settings, frozenset({"data_dir"} if data_dir else ()))
+    width = max(len(e.variable) for e in entries)
+    for e in entries:
+        click.echo(f"{e.variable:<{width}}  {e.value}  [{e.source}]")
+    click.echo("")
+    checks = run_checks(settings)
+    for check in checks:
+        click.echo(f"{'ok' if check.ok else 'FAIL':<4}  {check.name}: {check.detail}")
+    if not all(c.ok for c in checks):
+        sys.exit(1)
 
 
 main.add_command(flower)

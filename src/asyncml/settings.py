@@ -58,6 +58,11 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=1, le=65535)
+    # Behind a reverse proxy: the path prefix it serves the API under (/docs and the
+    # OpenAPI document's links use it), and the proxies whose X-Forwarded-For/-Proto
+    # headers are believed (comma-separated addresses or networks, or *).
+    root_path: str = ""
+    forwarded_allow_ips: str = "127.0.0.1"
 
     job_retention_s: int = Field(default=48 * 3600, ge=60)
     max_attempts: int = Field(default=3, ge=1, le=100)

@@ -142,3 +142,12 @@ def test_the_last_of_an_api_and_a_worker_stops_the_valkey_they_share(
             worker.kill()
             worker.wait()
     assert not api.server.responds()
+
+
+def test_behind_a_proxy_the_docs_use_its_path_prefix(start: type[Api]) -> None:
+    api = start(ASYNCML_ROOT_PATH="/asyncml")
+    # A proxy strips the prefix and forwards; links in the page keep it.
+    page = httpx.get(f"{api.url}/docs")
+    assert "/asyncml/docs/assets/swagger-ui-bundle.js" in page.text
+    assert "/asyncml/openapi.json" in page.text
+    assert httpx.get(f"{api.url}/").headers["location"] == "/asyncml/docs"

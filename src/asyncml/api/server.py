@@ -179,6 +179,9 @@ def serve(app: FastAPI, settings: Settings, sock: socket.socket) -> None:
         port=settings.port,
         http=bounded_protocol(settings),
         timeout_keep_alive=settings.keep_alive_s,
+        root_path=settings.root_path,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         log_level=settings.log_level.lower(),
         # uvicorn's one line per request ("GET /v1/jobs/… HTTP/1.1" 200), through asyncml's
         # handler like every other line; ASYNCML_ACCESS_LOG=false drops it (a busy API's
