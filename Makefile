@@ -2,32 +2,41 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Stamp of the test and lint tools (the dev extras), installed over the runtime by the
+# targets that need them: `make up` installs what running asyncml needs and nothing more.
+DEV := $(VENV)/.dev-installed
 
-.PHONY: install up test test-unit lint format diagram bench
+.PHONY: install install-dev up test test-unit lint format diagram bench
 
 $(BIN)/asyncml: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(DEV): $(BIN)/asyncml pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(BIN)/asyncml  ## create .venv and install asyncml with its test tools
+install: $(BIN)/asyncml  ## create .venv and install asyncml (runtime dependencies only)
+
+install-dev: $(DEV)  ## add the test and lint tools (pytest, ruff, mypy, …)
 
 up: install  ## run API + workers on this machine (embedded broker and store)
 	$(BIN)/asyncml up
 
-test: install  ## the whole suite: unit + integration (real Redis, RabbitMQ, workers, HTTP)
+test: install-dev  ## the whole suite: unit + integration (real Redis, RabbitMQ, workers, HTTP)
 	$(BIN)/pytest
 
-test-unit: install
+test-unit: install-dev
 	$(BIN)/pytest tests/unit
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 
-format: install
+format: install-dev
 	$(BIN)/ruff format src tests
 	$(BIN)/ruff check --fix src tests
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
@@ -16,10 +19,11 @@ from pydantic import ValidationError
 from asyncml import logs
 from asyncml.console import register as register_client_commands
 from asyncml.monitor import flower
-from asyncml.settings import Settings
+from asyncml.settings import Settings, describe_errors
 
 if TYPE_CHECKING:
     from asyncml.authoring import TaskDefinition
+    from asyncml.embedded import EmbeddedServer
     from asyncml.store.registry import Registry
 
 
@@ -27,10 +31,8 @@ def _settings(**overrides: object) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = [
-            f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
-        ]
-        raise click.ClickException("invalid configuration:\n" + "\n".join(lines)) from None
+        lines = "\n".join(f"  {line}" for line in describe_errors(exc))
+        raise click.ClickException(f"invalid configuration:\n{lines}") from None
 
 
 def _api_settings(insecure: bool, **overrides: object) -> Settings:
@@ -49,17 +51,31 @@ def _logging(level: str, fmt: logs.LogFormat = "text") -> None:
     logs.configure(level, fmt)
 
 
-def _ensure_embedded(settings: Settings) -> bool:
-    """Start (or reuse) the embedded server when no broker is configured."""
+def _ensure_embedded(settings: Settings) -> EmbeddedServer | None:
+    """Start (or reuse) the embedded server when no broker is configured, as one of its
+    users: when this process exits, the server stops unless another asyncml process still
+    uses it (no Valkey left behind by an `asyncml api` or `worker` started alone)."""
     if not settings.embedded:
-        return False
+        return None
     from asyncml.embedded import EmbeddedServer, EmbeddedServerError
 
     server = EmbeddedServer(settings.data_dir, settings.socket_path)
     try:
-        return server.ensure_running()
+        server.attach()
     except EmbeddedServerError as exc:
         raise click.ClickException(str(exc)) from None
+    atexit.register(server.detach)
+    # SIGTERM's default action ends a process without running exit handlers; raised as
+    # SystemExit it unwinds like Ctrl-C, so this process leaves the server. uvicorn re-raises
+    # the SIGTERM it caught once its graceful shutdown is done; Celery and the launcher
+    # install handlers of their own.
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    return server
+
+
+def _exit_on_sigterm(signum: int, _: FrameType | None) -> None:
+    sys.exit(128 + signum)
 
 
 def _load_tasks(settings: Settings, extra: tuple[str, ...] = ()) -> list[TaskDefinition]:
@@ -131,9 +147,11 @@ def main(log_format: str | None) -> None:
     Only the HTTP API:       asyncml api --host 0.0.0.0 --port 5000
     Only workers:            asyncml worker --queues audio,euro --concurrency 4
     Monitor the workers:     asyncml flower --port 5555      (needs the `ops` extra)
+    Settings and checks:     asyncml doctor
 
     \b
-    Client commands (--url: default $ASYNCML_URL, else http://127.0.0.1:5000):
+    Client commands (--url: default $ASYNCML_URL, else the local API that
+    ASYNCML_HOST and ASYNCML_PORT describe, http://127.0.0.1:5000 by default):
     The original demo:       asyncml demo        (starts its own system; offline)
     Run a task per input:    asyncml run audio.length https://…/a.wav https://…/b.wav
     One job:                 asyncml submit euro.results -i draw_date=2024-01-05 --wait
@@ -166,7 +184,8 @@ def up(
     """Run the whole system: the API plus a worker for every queue.
 
     Ctrl-C (or SIGTERM) stops everything cleanly: workers finish or hand back the jobs they
-    hold, and the embedded server is shut down if this command started it.
+    hold, and the embedded server is shut down unless another asyncml process (an
+    `asyncml worker` started apart on the same data directory) still uses it.
     """
     from asyncml.launcher import Launcher
     from asyncml.worker.queues import all_queues
@@ -175,12 +194,10 @@ def up(
     _logging(settings.log_level, settings.log_format)
     _share_tasks(extra_tasks)
     tasks = _load_tasks(settings, extra_tasks)
-    started = _ensure_embedded(settings)
+    server = _ensure_embedded(settings)
     # Known to the API before any worker is up: a job sent right away waits in its queue.
     _register(settings, tasks)
-    launcher = Launcher(
-        settings, queues=all_queues(tasks), concurrency=concurrency, owns_server=started
-    )
+    launcher = Launcher(settings, queues=all_queues(tasks), concurrency=concurrency, server=server)
     sys.exit(launcher.run())
 
 
@@ -196,13 +213,45 @@ def _share_tasks(extra: tuple[str, ...]) -> None:
 @PORT
 @DATA_DIR
 @INSECURE
-def api(host: str | None, port: int | None, data_dir: Path | None, insecure: bool) -> None:
-    """Run the HTTP API (FastAPI under uvicorn). OpenAPI docs are served at /docs."""
+@click.option(
+    "--root-path",
+    default=None,
+    metavar="PATH",
+    help="Path prefix a reverse proxy serves the API under, e.g. /asyncml "
+    "[env: ASYNCML_ROOT_PATH].",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    default=None,
+    metavar="IPS",
+    help="Proxies whose X-Forwarded-* headers are trusted: addresses, networks or * "
+    "[default: 127.0.0.1, or ASYNCML_FORWARDED_ALLOW_IPS].",
+)
+def api(
+    host: str | None,
+    port: int | None,
+    data_dir: Path | None,
+    insecure: bool,
+    root_path: str | None,
+    forwarded_allow_ips: str | None,
+) -> None:
+    """Run the HTTP API (FastAPI under uvicorn). OpenAPI docs are served at /docs.
+
+    One process per command: for more, start several (each binds its own port, or put
+    them behind a load balancer); they share nothing but the broker and the store.
+    """
     from asyncml.api import create_app
     from asyncml.api.server import serve
     from asyncml.ports import PortUnavailableError, bind
 
-    settings = _api_settings(insecure, host=host, port=port, data_dir=data_dir)
+    settings = _api_settings(
+        insecure,
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        root_path=root_path,
+        forwarded_allow_ips=forwarded_allow_ips,
+    )
     _logging(settings.log_level, settings.log_format)
     try:
         sock = bind(settings.host, settings.port)  # first: a taken port fails fast
@@ -306,11 +355,13 @@ def worker(
         pool, concurrency = "solo", 1
     elif settings.effective_worker_pool == "solo":
         _register(settings, served)
+        _announce_worker(served_queues, served, concurrency, "solo")
         sys.exit(processes.run(settings, served_queues, concurrency, name))
     else:
         _register(settings, served)
         app = create_celery(settings, served)
         pool = "prefork"
+        _announce_worker(served_queues, served, concurrency, pool)
     node = name or f"{'+'.join(served_queues)}-{os.getpid()}@%h"
     app.worker_main(
         [
@@ -323,6 +374,21 @@ def worker(
             "--without-gossip",
             "--without-mingle",
         ]
+    )
+
+
+def _announce_worker(
+    queues: list[str], tasks: list[TaskDefinition], concurrency: int, pool: str
+) -> None:
+    """The worker's one start line (Celery's banner and per-process lines are off below
+    DEBUG)."""
+    logging.getLogger(__name__).info(
+        "worker for %s: %s; %d %s process%s",
+        ", ".join(queues),
+        ", ".join(t.key for t in tasks) or "webhook deliveries",
+        concurrency,
+        pool,
+        "" if concurrency == 1 else "es",
     )
 
 
@@ -387,6 +453,30 @@ def forget_task(task: str, data_dir: Path | None) -> None:
     if not removed:
         raise click.ClickException(f"no task {task!r} in the registry")
     click.echo(f"forgot {', '.join(removed)}")
+
+
+@main.command()
+@DATA_DIR
+def doctor(data_dir: Path | None) -> None:
+    """Show the effective settings and where each came from (environment, .env, legacy
+    variables, default), then check that the job store, the broker and the workers answer.
+
+    Starts nothing. Exit code 0 when every check passes, 1 otherwise (or when a setting is
+    invalid: the message names it).
+    """
+    from asyncml.doctor import run_checks, settings_report
+
+    settings = _settings(data_dir=data_dir)
+    entries = settings_report(settings, frozenset({"data_dir"} if data_dir else ()))
+    width = max(len(e.variable) for e in entries)
+    for e in entries:
+        click.echo(f"{e.variable:<{width}}  {e.value}  [{e.source}]")
+    click.echo("")
+    checks = run_checks(settings)
+    for check in checks:
+        click.echo(f"{'ok' if check.ok else 'FAIL':<4}  {check.name}: {check.detail}")
+    if not all(c.ok for c in checks):
+        sys.exit(1)
 
 
 main.add_command(flower)

@@ -5,6 +5,12 @@ socket in the data directory, with append-only persistence, so the embedded layo
 the very same Redis code paths as a distributed deployment and survives a restart without
 losing an accepted job. A server left behind by a killed launcher is reused when it still
 answers, and its files are cleaned up when it does not.
+
+Every asyncml process that uses the server (``asyncml up``, ``api``, ``worker``, ``tasks
+register``) attaches to it: a file named after its pid under ``users/`` in the data
+directory. The last one to detach stops it, so nothing is left running after the last
+asyncml process of a data directory exits, whichever started it; a user that was killed
+outright (SIGKILL) is skipped when the next one looks.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ class EmbeddedServer:
     """One Valkey server per data directory, shared by every asyncml process using it."""
 
     def __init__(self, data_dir: Path, socket_path: Path) -> None:
+        self._attached_pid: int | None = None
         self.data_dir = data_dir
         self.socket_path = socket_path
         self.pid_path = data_dir / "valkey.pid"
@@ -89,12 +96,55 @@ class EmbeddedServer:
     def ensure_running(self, timeout: float = 15.0) -> bool:
         """Start the server unless one already answers. Returns True if this call started it."""
         with self._locked():
-            if self.responds():
-                log.info("reusing embedded Valkey on %s (pid %s)", self.socket_path, self.pid())
+            return self._ensure_running(timeout)
+
+    def _ensure_running(self, timeout: float) -> bool:
+        if self.responds():
+            # One line per process of `asyncml up` at INFO would bury its start; DEBUG shows it.
+            log.debug("reusing embedded Valkey on %s (pid %s)", self.socket_path, self.pid())
+            return False
+        self._clean_stale()
+        self._start(timeout)
+        return True
+
+    @property
+    def users_dir(self) -> Path:
+        return self.data_dir / "users"
+
+    def attach(self, timeout: float = 15.0) -> bool:
+        """Start the server unless one answers, and count this process among its users
+        until ``detach``. Returns True if this call started it."""
+        with self._locked():
+            started = self._ensure_running(timeout)
+            self.users_dir.mkdir(exist_ok=True)
+            (self.users_dir / str(os.getpid())).touch()
+        self._attached_pid = os.getpid()
+        return started
+
+    def detach(self, timeout: float = 10.0) -> bool:
+        """This process is done with the server; the last user to leave stops it. Returns
+        True if this call stopped it. A no-op unless this very process attached (a forked
+        child inherits the object, and its exit handlers, but is no user)."""
+        if self._attached_pid != os.getpid():
+            return False
+        self._attached_pid = None
+        with self._locked():
+            (self.users_dir / str(os.getpid())).unlink(missing_ok=True)
+            if self._live_users():
                 return False
-            self._clean_stale()
-            self._start(timeout)
-            return True
+            self._stop(timeout)
+        log.info("embedded Valkey stopped: no asyncml process uses it any more")
+        return True
+
+    def _live_users(self) -> list[int]:
+        live = []
+        for entry in self.users_dir.glob("*"):
+            pid = int(entry.name) if entry.name.isdigit() else None
+            if pid is not None and _alive(pid):
+                live.append(pid)
+            else:  # killed without detaching
+                entry.unlink(missing_ok=True)
+        return live
 
     def revive(self) -> bool:
         """Start the server again if its process is gone (``kill -9``, the OOM killer).
@@ -153,18 +203,21 @@ class EmbeddedServer:
         )
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Shut down cleanly (flushing the append-only file)."""
+        """Shut down cleanly (flushing the append-only file), whoever uses it."""
         with self._locked():
-            pid = self.pid()
-            if self.responds():
-                client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=5)
-                with contextlib.suppress(redis.ConnectionError):
-                    client.shutdown(nosave=True)
-                client.close()
-            if pid is not None:
-                self._wait_gone(pid, timeout)
-            for path in (self.pid_path, self.socket_path):
-                path.unlink(missing_ok=True)
+            self._stop(timeout)
+
+    def _stop(self, timeout: float) -> None:
+        pid = self.pid()
+        if self.responds():
+            client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=5)
+            with contextlib.suppress(redis.ConnectionError):
+                client.shutdown(nosave=True)
+            client.close()
+        if pid is not None:
+            self._wait_gone(pid, timeout)
+        for path in (self.pid_path, self.socket_path):
+            path.unlink(missing_ok=True)
 
     @staticmethod
     def _wait_gone(pid: int, timeout: float) -> None:

@@ -29,11 +29,11 @@ class Launcher:
         *,
         queues: Sequence[str],
         concurrency: int,
-        owns_server: bool,
+        server: EmbeddedServer | None,
     ) -> None:
+        """``server``: the embedded server this process is attached to (None: distributed)."""
         self.settings = settings
         self.queues = list(queues)
-        self.owns_server = owns_server
         self.stopping = False
         python = [sys.executable, "-m", "asyncml"]
         children = [Child("api", [*python, "api"])] + [
@@ -50,9 +50,7 @@ class Launcher:
         self.supervisor = Supervisor(children, env)
         self.children = children
         # The embedded Valkey daemonizes, so it is no child to restart: it is watched apart.
-        self.server: EmbeddedServer | None = None
-        if settings.embedded:
-            self.server = EmbeddedServer(settings.data_dir, settings.socket_path)
+        self.server = server
 
     def _on_signal(self, signum: int, _: FrameType | None) -> None:
         log.info("received %s, shutting down", signal.Signals(signum).name)
@@ -67,8 +65,7 @@ class Launcher:
             check_free(self.settings.host, self.settings.port)
         except PortUnavailableError as exc:
             log.error("%s", exc)
-            if self.owns_server:
-                self._stop_server()
+            self._stop_server()
             return 1
         self.supervisor.start()
         code = 0
@@ -86,8 +83,7 @@ class Launcher:
             # what they hold (late acks: a worker stopped first would strand nothing either).
             # A worker finishes the jobs in hand first: allow for the longest.
             self.supervisor.stop(self.settings.task_time_limit_s + 10)
-            if self.owns_server:
-                self._stop_server()
+            self._stop_server()
         return code
 
     def _keep_server(self) -> None:
@@ -134,5 +130,7 @@ class Launcher:
         sys.stdout.flush()
 
     def _stop_server(self) -> None:
-        EmbeddedServer(self.settings.data_dir, self.settings.socket_path).stop()
-        log.info("embedded server stopped")
+        """Leave the embedded server: it stops unless another asyncml process (an
+        `asyncml worker` started apart on the same data directory) still uses it."""
+        if self.server is not None:
+            self.server.detach()

@@ -17,9 +17,9 @@ import re
 import tempfile
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from asyncml.apikeys import KeyRing
@@ -58,6 +58,11 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=1, le=65535)
+    # Behind a reverse proxy: the path prefix it serves the API under (/docs and the
+    # OpenAPI document's links use it), and the proxies whose X-Forwarded-For/-Proto
+    # headers are believed (comma-separated addresses or networks, or *).
+    root_path: str = ""
+    forwarded_allow_ips: str = "127.0.0.1"
 
     job_retention_s: int = Field(default=48 * 3600, ge=60)
     max_attempts: int = Field(default=3, ge=1, le=100)
@@ -113,10 +118,12 @@ class Settings(BaseSettings):
 
     long_poll_max_s: float = Field(default=60.0, gt=0)
     sse_heartbeat_s: float = Field(default=15.0, gt=0, description="SSE keep-alive comments")
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL")
     log_format: Literal["text", "json"] = Field(
         default="text", description="text for people, json for one JSON object per line"
     )
+    # The API's access log: one line per HTTP request (uvicorn's, in asyncml's format).
+    access_log: bool = True
     # Celery task events feed Flower's task views. Off by default: every task then costs
     # extra broker messages (sent, received, started, succeeded) that nothing else reads.
     task_events: bool = False
@@ -156,6 +163,7 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"ASYNCML_BROKER_URL must start with amqp://, redis:// or rediss://, got {scheme}://"
             )
+        _check_url_parts("ASYNCML_BROKER_URL", value, "amqp://user:pass@host:5672/vhost")
         return value
 
     @field_validator("store_url")
@@ -168,7 +176,48 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"ASYNCML_STORE_URL must start with redis://, rediss:// or unix://, got {scheme}://"
             )
+        _check_url_parts("ASYNCML_STORE_URL", value, "redis://host:6379/0")
+        if scheme != "unix":
+            db = urlsplit(value).path.strip("/")
+            if db and not db.isdigit():
+                raise ValueError(
+                    "ASYNCML_STORE_URL: the path names a database by number "
+                    f"(redis://host:6379/0), got /{db}"
+                )
         return value
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _check_egress_allow(cls, value: str) -> str:
+        if value.strip():
+            # Imported here: the net package brings httpx, which plain settings need not.
+            from asyncml.net.policy import EgressPolicy
+
+            try:
+                EgressPolicy.from_allow_string(value)
+            except ValueError as exc:
+                raise ValueError(f"ASYNCML_EGRESS_ALLOW: {exc}") from None
+        return value
+
+    @field_validator("euro_base_url")
+    @classmethod
+    def _check_euro_base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError(
+                "ASYNCML_EURO_BASE_URL: expected an http(s) URL to which the draw date "
+                f"(DD-MM-YYYY) is appended, e.g. {DEFAULT_EURO_BASE_URL}"
+            )
+        _check_url_parts("ASYNCML_EURO_BASE_URL", value, DEFAULT_EURO_BASE_URL)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"ASYNCML_LOG_LEVEL: expected one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @field_validator("requeue_after_s", mode="before")
     @classmethod
@@ -318,6 +367,35 @@ class Settings(BaseSettings):
     def webhook_schedule(self) -> tuple[float, ...]:
         """Delay before each webhook attempt; its length is the number of attempts."""
         return _parse_schedule(self.webhook_retry_schedule_s)
+
+
+_SECRET_FIELDS = frozenset({"api_keys", "webhook_secret"})
+
+
+def describe_errors(exc: ValidationError) -> list[str]:
+    """One line per problem, each naming its environment variable (``ASYNCML_PORT: …``)."""
+    lines = []
+    for error in exc.errors():
+        field = ".".join(map(str, error["loc"]))
+        variable = f"ASYNCML_{field.upper()}" if field else ""
+        message = error["msg"].removeprefix("Value error, ")
+        if variable and not message.startswith(variable):
+            message = f"{variable}: {message}"
+            if field not in _SECRET_FIELDS and isinstance(error.get("input"), str | int | float):
+                message += f" (got {error['input']!r})"
+        lines.append(message)
+    return lines
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _check_url_parts(variable: str, value: str, example: str) -> None:
+    """Refuse a URL whose port is not a number in range (read only when connecting)."""
+    try:
+        urlsplit(value).port  # noqa: B018  # raises on a bad port
+    except ValueError as exc:
+        raise ValueError(f"{variable}: {exc} in the URL; expected e.g. {example}") from None
 
 
 def _parse_schedule(value: str) -> tuple[float, ...]:

@@ -209,7 +209,7 @@ def test_cli_run_table_and_json_lines(api: Stack, files: FileServer) -> None:
         "-",
         stdin=f"{files.base_url}/short.wav\n{files.base_url}/missing.wav\nnot-a-url\n",
     )
-    assert some_failed.exit_code == 1
+    assert some_failed.exit_code == 2  # a refused input (422) comes before a failed job
     lines = sorted(
         (json.loads(line) for line in some_failed.stdout.splitlines()),
         key=lambda line: line["index"],
@@ -226,6 +226,8 @@ def test_cli_exit_codes(api: Stack, files: FileServer) -> None:
     bad = cli("submit", "audio.length", "-i", "url=not-a-url", "--url", api.url)
     assert bad.exit_code == 2 and "input.url" in bad.stderr
     assert cli("submit", "audio.length", "-i", "no-equals-sign", "--url", api.url).exit_code == 2
+    refused = cli("run", "audio.length", "not-a-url", "--url", api.url)
+    assert refused.exit_code == 2 and "refused (422" in refused.stdout  # as --help says
     unknown = cli("run", "audio.nothing", "x", "--url", api.url)
     assert unknown.exit_code == 2 and "audio.length" in unknown.stderr
     down = cli("tasks", "--url", f"http://127.0.0.1:{free_port()}")

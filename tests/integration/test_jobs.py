@@ -116,6 +116,26 @@ def test_audio_errors(stack: Stack, files: FileServer, path: str, code: str) -> 
     assert done["error"]["code"] == code
 
 
+def test_a_failed_job_is_logged_as_failed_never_as_succeeded(
+    stack: Stack, files: FileServer
+) -> None:
+    job = stack.submit("audio.length", {"url": f"{files.base_url}/missing.wav"}).json()
+    assert stack.wait_job(job["id"])["status"] == "failed"
+    worker_log = stack.log_dir / f"{stack.name}-worker-0.log"
+
+    def about_job() -> list[str]:
+        lines = [line for line in worker_log.read_text().splitlines() if job["id"] in line]
+        # Celery's own line about the task comes last: wait for it.
+        return lines if any("celery.app.trace" in line for line in lines) else []
+
+    lines = wait_for(about_job, 15, "Celery's line about the failed job's task")
+    assert any(
+        " WARNING " in line and f"job {job['id']}: failed in" in line and "download_failed" in line
+        for line in lines
+    ), lines
+    assert not any("succeeded" in line or ": ok" in line for line in lines), lines
+
+
 def test_unreachable_host_fails_cleanly(stack: Stack) -> None:
     # Port 9 on loopback: nothing listens, the connection is refused at once.
     job = stack.submit("audio.length", {"url": "http://127.0.0.1:9/a.wav"}).json()
@@ -127,6 +147,7 @@ def test_private_address_refused(stack: Stack) -> None:
     job = stack.submit("audio.length", {"url": "http://10.255.255.1/a.wav"}).json()
     done = stack.wait_job(job["id"])
     assert done["error"]["code"] == "destination_not_allowed"
+    assert "ASYNCML_EGRESS_ALLOW" in done["error"]["message"]  # what would open the way
 
 
 @pytest.mark.parametrize(
@@ -201,6 +222,11 @@ def embedded_broker(tmp: Path) -> str:
     return settings.effective_broker_url
 
 
+def _workers(stack: Stack, queue: str) -> int:
+    queues = {q["name"]: q for q in stack.client.get("/v1/queues").json()}
+    return int(queues[queue]["workers"]) if queue in queues else 0
+
+
 @pytest.mark.parametrize(
     ("layout", "pool"), [("embedded", "solo"), ("redis", "solo"), ("rabbitmq", "prefork")]
 )
@@ -223,7 +249,8 @@ def test_cancel_stops_the_running_job(
     hold = HoldServer()
     logs = [tmp_path / f"{layout}-worker-{i}.log" for i in range(2)]
     try:
-        wait_for(lambda: " ready." in logs[1].read_text(), 30, "the idle node to listen")
+        # A node beats once it is ready (Celery's worker_ready): then it hears revokes.
+        wait_for(lambda: _workers(stack, "euro") > 0, 30, "the idle node to listen")
         job = stack.submit("audio.length", {"url": f"{hold.url}/held.wav"}).json()
         stack.wait_status(job["id"], "started")
         wait_for(lambda: hold.hits, 20, "the download to start")

@@ -185,7 +185,9 @@ def test_json_logs_carry_the_job_id(ops: Stack, files: FileServer) -> None:
     assert ops.wait_job(job_id)["status"] == "succeeded"
     # The worker logs the outcome after recording it: wait for that line, not a fixed time.
     worker_log = ops.log_dir / "ops-worker-0.log"
-    wait_for(lambda: f"job {job_id}: ok" in worker_log.read_text(), 10, "the outcome line")
+    wait_for(
+        lambda: f"job {job_id}: succeeded in" in worker_log.read_text(), 10, "the outcome line"
+    )
     for name in ("ops-api.log", "ops-worker-0.log"):
         entries = _json_lines(ops.log_dir / name)
         about = [e for e in entries if job_id in e["message"]]

@@ -20,6 +20,7 @@ from asyncml.settings import Settings
 from tests.integration.conftest import base_env
 from tests.integration.fileserver import FileServer
 from tests.integration.stack import free_port, wait_for
+from tests.registry import register_builtins
 
 pytestmark = pytest.mark.integration
 
@@ -98,6 +99,15 @@ def test_up_runs_everything_and_stops_cleanly(
     assert body["status"] == "SUCCESS"
     assert body["result"]["audio_length"] == pytest.approx(corpus["short.wav"])  # type: ignore[index]
     assert f"API on {up.url}" in up.log.read_text()
+    # A start a person can read: a line per component, then where it listens; Celery's
+    # banners, its root warnings and a "reusing Valkey" line per process are gone.
+    log = up.log.read_text()
+    before_up = log.split("asyncml is up", 1)[0].splitlines()
+    assert len(before_up) <= 8, before_up
+    assert sum("worker for " in line for line in before_up) == 3  # audio, euro, webhooks
+    assert any(f"API listening on {up.url}" in line for line in before_up)
+    for noise in ("[tasks]", "SecurityWarning", "reusing embedded Valkey", "Started server"):
+        assert noise not in log, noise
     assert up.signal(signal.SIGTERM) == 0
     assert not up.server.responds()  # the server it started is shut down too
 
@@ -107,6 +117,10 @@ def test_restart_keeps_accepted_jobs(up: Up, files: FileServer) -> None:
     register = [sys.executable, "-m", "asyncml", "tasks", "register"]
     subprocess.run(register, env=up.env, check=True, capture_output=True, timeout=60)
     up.start("api")  # API only: jobs are accepted and wait in the embedded broker
+    # ...once the tasks are in the registry, as a deployment's `asyncml tasks register` does.
+    register_builtins(
+        Settings(data_dir=up.data, broker_url=None, store_url=None).effective_store_url
+    )
     ids = [
         httpx.post(
             f"{up.url}/audio/length", json={"audio_url": f"{files.base_url}/short.wav"}
@@ -121,13 +135,22 @@ def test_restart_keeps_accepted_jobs(up: Up, files: FileServer) -> None:
         assert job["status"] == "succeeded", job
 
 
-def test_killed_launcher_leaves_a_server_that_is_reused(up: Up, files: FileServer) -> None:
+def test_killed_launcher_leaves_nothing_running(up: Up, files: FileServer) -> None:
     up.start("up")
     pid = up.server.pid()
     up.signal(signal.SIGKILL)
-    # The API and workers die with their launcher; the Valkey server outlives it.
+    # The API and workers die with their launcher (SIGTERM from the kernel), and the last
+    # of them to leave stops the Valkey server: no orphan.
     wait_for(lambda: not _answers(up.url), 20, "children of the killed launcher to exit")
-    assert up.server.responds()
+    wait_for(lambda: not Path(f"/proc/{pid}").exists(), 20, "the Valkey server to stop")
+    up.start("up")
+    assert _length(up.url, f"{files.base_url}/short.wav")["status"] == "SUCCESS"
+
+
+def test_a_server_left_running_is_reused(up: Up, files: FileServer) -> None:
+    # As after every asyncml process of a data directory was SIGKILLed at once.
+    assert up.server.ensure_running()
+    pid = up.server.pid()
     up.start("up")
     assert up.server.pid() == pid
     assert _length(up.url, f"{files.base_url}/short.wav")["status"] == "SUCCESS"

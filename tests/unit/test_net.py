@@ -51,6 +51,7 @@ RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 CLIP_FRAMES = 150_000  # 8 kHz mono 16-bit: 300 KB, under the 1 MiB drain cap
 LONG_FRAMES = 800_000  # 1.6 MB, over it
 STALL_AFTER = 64 * 1024
+TEN_MINUTES_S = 600
 
 
 @functools.cache
@@ -283,7 +284,21 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     clip.write_bytes(wav_bytes(data=rng.randbytes(2 * CLIP_FRAMES)))
     long = root / "long.wav"
     long.write_bytes(wav_bytes(data=rng.randbytes(2 * LONG_FRAMES)))
-    return {"sparse": sparse, "small": small, "empty": empty, "clip": clip, "long": long}
+    # The README's example: a ten-minute 44.1 kHz stereo WAV (106 MB on paper, sparse).
+    ten_minutes = root / "ten-minutes.wav"
+    data_size = TEN_MINUTES_S * 44100 * 4
+    with ten_minutes.open("wb") as f:
+        header = wav_bytes(rate=44100, channels=2, data_size_field=data_size)
+        f.write(header)
+        f.truncate(len(header) + data_size)
+    return {
+        "sparse": sparse,
+        "small": small,
+        "empty": empty,
+        "clip": clip,
+        "long": long,
+        "ten-minutes": ten_minutes,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -385,11 +400,52 @@ def test_allow_string_parses_hosts_and_networks() -> None:
 
 
 @pytest.mark.parametrize(
-    "entry", ["10.0.0.0/33", "files.local:8080", "http://x", "a b", "*.x", ":0", ":70000", ":x"]
+    "entry",
+    [
+        "10.0.0.0/33",
+        "files.local:0",
+        "files.local:x",
+        "[::1:8080",
+        "::1]:8080",
+        "http://x",
+        "a b",
+        "*.x",
+        ":0",
+        ":70000",
+        ":x",
+        ":8080:",
+    ],
 )
-def test_allow_string_names_the_bad_entry(entry: str) -> None:
-    with pytest.raises(ValueError, match=re.escape(repr(entry))):
+def test_allow_string_names_the_bad_entry_and_the_accepted_forms(entry: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(repr(entry))) as info:
         EgressPolicy.from_allow_string(f"127.0.0.1,{entry}")
+    assert "127.0.0.1:8765" in str(info.value)  # the forms it takes, host:port among them
+
+
+def test_a_host_port_entry_opens_that_port_only(server: LoopbackServer) -> None:
+    port = port_of(server)
+    policy = EgressPolicy.from_allow_string(f"127.0.0.1:{port}")
+    with Egress(policy) as egress:
+        assert egress.fetch(f"http://127.0.0.1:{port}/redirect/0") == b"done"
+        with pytest.raises(DestinationNotAllowedError) as info:
+            egress.fetch(f"http://127.0.0.1:{port + 1}/echo")
+    # The refusal says which setting opens the way, in the form that would.
+    assert "ASYNCML_EGRESS_ALLOW" in info.value.message
+    assert f"127.0.0.1:{port + 1}" in info.value.message
+
+
+def test_host_port_entries_for_names_networks_and_ipv6() -> None:
+    policy = EgressPolicy.from_allow_string("files.test:8080, 10.0.0.0/8:9000, [::1]:8765")
+    ip = ipaddress.ip_address
+    assert policy.refusal("files.test", ip("192.168.0.9"), 8080) is None
+    assert policy.refusal("files.test", ip("192.168.0.9"), 8081) == "private"
+    assert policy.refusal("files.test", ip("192.168.0.9")) == "private"
+    assert policy.refusal("x", ip("10.1.2.3"), 9000) is None
+    assert policy.refusal("x", ip("10.1.2.3"), 80) == "private"
+    assert policy.refusal("x", ip("::1"), 8765) is None
+    assert policy.may_open_port("files.test", 8080)
+    assert not policy.may_open_port("other.test", 8080)
+    assert policy.may_open_port("other.test", 9000)  # it may resolve into 10.0.0.0/8
 
 
 # --- destinations ---------------------------------------------------------------------
@@ -871,6 +927,17 @@ def probe_length(egress: Egress, url: str) -> tuple[float, int]:
     with egress.open(url) as remote:
         info = probe(remote)
     return info.duration, remote.bytes_fetched
+
+
+def test_a_ten_minute_wav_costs_one_16_kib_request_as_the_readme_says(
+    server: LoopbackServer, base: str
+) -> None:
+    before = server.connections
+    with Egress(LOOPBACK) as egress:
+        duration, fetched = probe_length(egress, f"{base}/range/ten-minutes")
+    assert duration == TEN_MINUTES_S
+    assert fetched == 16 * 1024
+    assert server.connections == before + 1
 
 
 # Draining is off unless configured; these tests turn it on at 1 MiB.

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from asyncml.settings import Settings
+from asyncml.settings import Settings, describe_errors
 
 LEGACY = [
     "REDIS_HOST", "REDIS_PORT", "REDIS_PASS", "REDIS_USER", "REDIS_DB", "REDIS_DB_BACKEND",
@@ -88,3 +88,48 @@ def test_asyncml_urls_win_over_original(monkeypatch: pytest.MonkeyPatch) -> None
 def test_long_data_dir_gets_a_short_socket(tmp_path: Path) -> None:
     deep = tmp_path / ("x" * 120)
     assert len(str(Settings(data_dir=deep).socket_path)) < 100
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("ASYNCML_EGRESS_ALLOW", "127.0.0.1,http://files.local", "127.0.0.1:8765"),
+        ("ASYNCML_RATE_LIMIT", "fast", "20/s"),
+        ("ASYNCML_WEBHOOK_RETRY_SCHEDULE_S", "5,10", "0,5,300"),
+        ("ASYNCML_API_KEYS", "billing", "name:key"),
+        ("ASYNCML_LOG_LEVEL", "verbose", "WARNING"),
+        ("ASYNCML_EURO_BASE_URL", "euro-millions.com/results/", "https://"),
+        ("ASYNCML_STORE_URL", "redis://127.0.0.1:63x9/0", "redis://host:6379/0"),
+        ("ASYNCML_STORE_URL", "redis://127.0.0.1:6379/jobs", "redis://host:6379/0"),
+        ("ASYNCML_BROKER_URL", "amqp://127.0.0.1:99999//", "amqp://"),
+    ],
+)
+def test_a_wrong_setting_is_refused_naming_it_and_the_accepted_forms(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    if variable.endswith("_URL") and "EURO" not in variable:
+        monkeypatch.setenv("ASYNCML_BROKER_URL", "redis://127.0.0.1:6379/1")
+        monkeypatch.setenv("ASYNCML_STORE_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as info:
+        Settings()
+    (line,) = describe_errors(info.value)
+    assert line.startswith(f"{variable}: ") and expected in line, line
+
+
+def test_field_errors_name_the_variable_and_the_value() -> None:
+    with pytest.raises(ValidationError) as info:
+        Settings(port=99999)
+    (line,) = describe_errors(info.value)
+    assert line.startswith("ASYNCML_PORT: ") and "99999" in line
+
+
+def test_secrets_are_not_echoed() -> None:
+    with pytest.raises(ValidationError) as info:
+        Settings(api_keys="billing:short")
+    assert "short" not in " ".join(describe_errors(info.value)).replace("shorter", "")
+
+
+def test_host_port_allow_entries_and_log_level_case_are_accepted() -> None:
+    s = Settings(egress_allow="127.0.0.1:8765, [::1]:8765", log_level="debug")
+    assert s.log_level == "DEBUG"

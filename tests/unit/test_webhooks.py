@@ -178,7 +178,7 @@ def test_webhooks_is_a_service_queue_that_up_starts() -> None:
     queues = all_queues(tasks)
     assert "webhooks" in queues
     assert all(t.queue != "webhooks" for t in tasks)
-    launcher = Launcher(Settings(), queues=queues, concurrency=1, owns_server=False)
+    launcher = Launcher(Settings(), queues=queues, concurrency=1, server=None)
     workers = {child.name: child.argv for child in launcher.children}
     assert "worker:webhooks" in workers
     assert workers["worker:webhooks"][-4:-2] == ["--queues", "webhooks"]

@@ -16,7 +16,7 @@ from asyncml.api.deps import Authenticated
 from asyncml.api.jobs import JobService
 from asyncml.api.limits import LimitsMiddleware, RateLimiter
 from asyncml.api.notify import Notifier
-from asyncml.api.routes import compat, events, health, jobs, tasks, webhooks
+from asyncml.api.routes import compat, docs, events, health, jobs, tasks, webhooks
 from asyncml.settings import Settings
 from asyncml.store import AsyncJobStore
 from asyncml.worker.app import create_celery
@@ -70,6 +70,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=asyncml.__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # /docs is served from the package by routes/docs.py: FastAPI's own loads its
+        # assets from a CDN (blank offline); ReDoc would too.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.keys = settings.key_ring
     rate = settings.rate
@@ -83,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     if settings.console:
         ui.install(app)
+    docs.install(app)
     app.add_middleware(
         LimitsMiddleware,
         max_body_bytes=settings.max_body_bytes,

@@ -143,6 +143,34 @@ def bounded_protocol(settings: Settings) -> type[BoundedHttpToolsProtocol]:
     )
 
 
+class _SkipProbes(logging.Filter):
+    """Leave successful health probes out of the access log: a launcher's readiness checks
+    and Kubernetes' probes every few seconds would drown the requests people look for."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5:  # client, method, path, version, status
+            return not (args[2] in PROBE_PATHS and args[4] == 200)
+        return True
+
+
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def _quiet_start(settings: Settings) -> None:
+    """One start line of our own instead of uvicorn's three ("Started server process",
+    "Waiting for application startup", "Application startup complete"); its warnings and
+    errors still show, and ASYNCML_LOG_LEVEL=DEBUG shows everything."""
+    if settings.log_level != "DEBUG":
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _SkipProbes) for f in access.filters):
+        access.addFilter(_SkipProbes())
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    url = f"http://{host}:{settings.port}"
+    log.info("API listening on %s (docs at %s/docs)", url, url)
+
+
 def serve(app: FastAPI, settings: Settings, sock: socket.socket) -> None:
     """Run ``app`` under uvicorn on ``sock`` (see ``asyncml.ports.bind``) until told to stop."""
     config = uvicorn.Config(
@@ -151,9 +179,16 @@ def serve(app: FastAPI, settings: Settings, sock: socket.socket) -> None:
         port=settings.port,
         http=bounded_protocol(settings),
         timeout_keep_alive=settings.keep_alive_s,
+        root_path=settings.root_path,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         log_level=settings.log_level.lower(),
-        access_log=False,
+        # uvicorn's one line per request ("GET /v1/jobs/… HTTP/1.1" 200), through asyncml's
+        # handler like every other line; ASYNCML_ACCESS_LOG=false drops it (a busy API's
+        # largest share of log volume, and some CPU per request).
+        access_log=settings.access_log,
         log_config=None,  # uvicorn's lines go through asyncml's handler (text or JSON)
         timeout_graceful_shutdown=10,
     )
+    _quiet_start(settings)  # after Config, which sets uvicorn's logger levels
     uvicorn.Server(config).run(sockets=[sock])

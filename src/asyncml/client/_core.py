@@ -16,7 +16,6 @@ import httpx
 import asyncml
 from asyncml.client import errors
 
-DEFAULT_URL = "http://127.0.0.1:5000"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 DEFAULT_WAIT_S = 300.0
 DEFAULT_CONCURRENCY = 8
@@ -30,10 +29,25 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 USER_AGENT = f"asyncml-python/{asyncml.__version__}"
 
 
-def resolve_url(base_url: str | None) -> str:
-    # The SDK is used apart from the server, so it reads its two variables itself rather
+def default_url() -> str:
+    """ASYNCML_URL, else the API a local ``asyncml up``/``api`` started with the same
+    ASYNCML_HOST and ASYNCML_PORT listens on: the client finds the server those settings
+    made without being told twice."""
+    # The SDK is used apart from the server, so it reads these variables itself rather
     # than through asyncml.settings (which validates the server's whole configuration).
-    url = base_url or os.environ.get("ASYNCML_URL") or DEFAULT_URL
+    if url := os.environ.get("ASYNCML_URL"):
+        return url
+    host = os.environ.get("ASYNCML_HOST") or "127.0.0.1"
+    port = os.environ.get("ASYNCML_PORT") or "5000"
+    if host in ("0.0.0.0", "::", "[::]"):  # listening everywhere: reach it on loopback
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def resolve_url(base_url: str | None) -> str:
+    url = base_url or default_url()
     if "://" not in url:
         url = f"http://{url}"
     return url.rstrip("/")

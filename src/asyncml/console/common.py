@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 
 from asyncml.client import Client, errors
-from asyncml.client._core import DEFAULT_URL
+from asyncml.client._core import default_url
 
 # Exit codes scripts can rely on (listed in `asyncml --help` and docs/quickstart.md).
 OK = 0
@@ -24,16 +24,24 @@ TIMED_OUT = 5  # a job did not finish within --timeout (it goes on running)
 CONFLICT = 6  # the job already finished (cancel), or an Idempotency-Key was reused
 API_ERROR = 7  # any other error answer (authentication, internal error)
 
-EXIT_CODES_HELP = """\b
-Exit codes:
-  0  success: every job succeeded
-  1  a job failed, was canceled or expired
-  2  usage error, or the API refused the input (422)
-  3  the API is unreachable, or unavailable through retries
-  4  no such job
-  5  a job did not finish within --timeout (it goes on running)
-  6  conflict: the job already finished, or an Idempotency-Key was reused
-  7  another API error (e.g. authentication)"""
+_MEANINGS = {
+    OK: "success: every job succeeded",
+    JOB_FAILED: "a job failed, was canceled or expired",
+    USAGE: "usage error, or the API refused the input (422)",
+    UNREACHABLE: "the API is unreachable, or unavailable through retries",
+    NOT_FOUND: "no such job",
+    TIMED_OUT: "a job did not finish within --timeout (it goes on running)",
+    CONFLICT: "conflict: the job already finished, or an Idempotency-Key was reused",
+    API_ERROR: "another API error (e.g. authentication)",
+}
+
+
+def exit_codes_help(*codes: int, ok: str | None = None) -> str:
+    """A command's help epilog: the exit codes it can end with, and only those (``ok``:
+    what 0 means for a command that runs no job to its end)."""
+    meanings = _MEANINGS | ({OK: ok} if ok else {})
+    lines = [f"  {code}  {meanings[code]}" for code in sorted(codes)]
+    return "\b\nExit codes:\n" + "\n".join(lines)
 
 
 class CommandError(click.ClickException):
@@ -63,7 +71,10 @@ def exit_code_of(exc: errors.ClientError) -> int:
 
 def describe(exc: errors.ClientError, url: str) -> str:
     if isinstance(exc, errors.APIConnectionError):
-        hint = " (is it running? start one with `asyncml up`, or pass --url)"
+        hint = (
+            " (is it running? start one with `asyncml up`, or point the client at it with "
+            "--url URL or ASYNCML_URL=URL)"
+        )
         return f"{exc.message}{hint}"
     if isinstance(exc, errors.UnavailableError):
         return f"the API at {url} is unavailable: {exc.message}"
@@ -89,11 +100,11 @@ def api_command(func: F) -> F:
 
     @click.option(
         "--url",
-        envvar="ASYNCML_URL",
-        default=DEFAULT_URL,
-        show_default=True,
+        default=default_url,
+        show_default="$ASYNCML_URL, else http://$ASYNCML_HOST:$ASYNCML_PORT, 127.0.0.1:5000",
         metavar="URL",
-        help="The asyncml API [env: ASYNCML_URL].",
+        help="The asyncml API [env: ASYNCML_URL; else the address a local server started "
+        "with the same ASYNCML_HOST and ASYNCML_PORT listens on].",
     )
     @click.option(
         "--api-key",

@@ -12,13 +12,19 @@ from asyncml.client import Client, Job, JobInfo, JobStatus
 from asyncml.client import errors as sdk
 from asyncml.console import render
 from asyncml.console.common import (
-    EXIT_CODES_HELP,
+    API_ERROR,
+    CONFLICT,
     JOB_FAILED,
     JSON_OPTION,
+    NOT_FOUND,
     OK,
+    TIMED_OUT,
     TIMEOUT_OPTION,
+    UNREACHABLE,
+    USAGE,
     api_command,
     console,
+    exit_codes_help,
 )
 from asyncml.console.inputs import INPUT_HELP, parse_inputs
 
@@ -53,7 +59,18 @@ def _wait_and_show(job: Job, timeout: float, as_json: bool) -> NoReturn:
     click.get_current_context().exit(OK if info.status is JobStatus.SUCCEEDED else JOB_FAILED)
 
 
-@click.command(epilog=EXIT_CODES_HELP)
+@click.command(
+    epilog=exit_codes_help(
+        OK,
+        JOB_FAILED,
+        USAGE,
+        UNREACHABLE,
+        TIMED_OUT,
+        CONFLICT,
+        API_ERROR,
+        ok="the job was queued (with --wait: it succeeded)",
+    )
+)
 @click.argument("task")
 @click.option("--input", "-i", "inputs", multiple=True, metavar="KEY=VALUE", help=INPUT_HELP)
 @click.option("--wait", "-w", "wait_", is_flag=True, help="Wait for the job and show it.")
@@ -112,7 +129,11 @@ def submit(
     _wait_and_show(job, timeout, as_json)
 
 
-@click.command(epilog=EXIT_CODES_HELP)
+@click.command(
+    epilog=exit_codes_help(
+        OK, USAGE, UNREACHABLE, NOT_FOUND, API_ERROR, ok="the job was shown, whatever its state"
+    )
+)
 @click.argument("job_id", metavar="ID")
 @JSON_OPTION
 @api_command
@@ -129,7 +150,9 @@ def status(client: Client, job_id: str, as_json: bool) -> None:
     _show(client.get_job(job_id), as_json)
 
 
-@click.command(epilog=EXIT_CODES_HELP)
+@click.command(
+    epilog=exit_codes_help(OK, JOB_FAILED, USAGE, UNREACHABLE, NOT_FOUND, TIMED_OUT, API_ERROR)
+)
 @click.argument("job_id", metavar="ID")
 @TIMEOUT_OPTION
 @JSON_OPTION
@@ -145,7 +168,11 @@ def wait(client: Client, job_id: str, timeout: float, as_json: bool) -> None:
     _wait_and_show(client.job(job_id), timeout, as_json)
 
 
-@click.command(epilog=EXIT_CODES_HELP)
+@click.command(
+    epilog=exit_codes_help(
+        OK, USAGE, UNREACHABLE, NOT_FOUND, CONFLICT, API_ERROR, ok="the job is canceled"
+    )
+)
 @click.argument("job_id", metavar="ID")
 @JSON_OPTION
 @api_command
@@ -165,7 +192,7 @@ def cancel(client: Client, job_id: str, as_json: bool) -> None:
         console().print(f"job {info.id}:", render.status_text(info.status))
 
 
-@click.command(epilog=EXIT_CODES_HELP)
+@click.command(epilog=exit_codes_help(OK, USAGE, UNREACHABLE, API_ERROR, ok="the jobs were listed"))
 @click.option(
     "--status",
     "status_",
@@ -199,7 +226,10 @@ def jobs(client: Client, status_: str | None, task: str | None, limit: int, as_j
 
 # ``asyncml tasks`` lists over HTTP; its subcommands (``register``, ``forget``) are operator
 # commands that talk to the job store, added by ``asyncml.cli``.
-@click.group(invoke_without_command=True, epilog=EXIT_CODES_HELP)
+@click.group(
+    invoke_without_command=True,
+    epilog=exit_codes_help(OK, USAGE, UNREACHABLE, API_ERROR, ok="the tasks were listed"),
+)
 @JSON_OPTION
 @api_command
 def tasks(client: Client, as_json: bool) -> None:

@@ -12,7 +12,7 @@ from asyncml.client import Client, Outcome, TaskInfo
 from asyncml.client import errors as sdk
 from asyncml.console import render
 from asyncml.console.common import (
-    EXIT_CODES_HELP,
+    API_ERROR,
     JOB_FAILED,
     JSON_OPTION,
     OK,
@@ -23,6 +23,7 @@ from asyncml.console.common import (
     CommandError,
     api_command,
     console,
+    exit_codes_help,
 )
 from asyncml.console.inputs import INPUT_HELP, parse_inputs, read_args
 
@@ -54,16 +55,21 @@ def find_task(client: Client, name: str) -> TaskInfo:
 
 
 def exit_code(outcomes: Iterable[Outcome]) -> int:
-    """3 if the API went away, else 5 if a job outlived --timeout, else 1 if one failed."""
+    """The first that applies: 3 if the API went away, 2 if it refused an input (422), 7 if
+    it answered another error, 5 if a job outlived --timeout, 1 if a job failed."""
     errors = [o.error for o in outcomes if o.error is not None]
     if any(isinstance(e, sdk.APIConnectionError | sdk.UnavailableError) for e in errors):
         return UNREACHABLE
+    if any(isinstance(e, sdk.ValidationError) for e in errors):
+        return USAGE
+    if any(isinstance(e, sdk.APIError) for e in errors):
+        return API_ERROR
     if any(isinstance(e, sdk.TimeoutError) for e in errors):
         return TIMED_OUT
     return JOB_FAILED if errors else OK
 
 
-@click.command(epilog=EXIT_CODES_HELP)
+@click.command(epilog=exit_codes_help(OK, JOB_FAILED, USAGE, UNREACHABLE, TIMED_OUT, API_ERROR))
 @click.argument("task")
 @click.argument("args", nargs=-1, required=True, metavar="ARG...")
 @click.option(

@@ -5,6 +5,8 @@ host or covers the address: this is what keeps a job URL from reaching the metad
 the broker, or anything else on the worker's own network. Ports other than http's 80 and
 https's 443 are refused too (an SMTP or Redis port on a public host is no audio file),
 unless the destination is on the allowlist or the list names the port (``:8080``).
+An entry with a port (``127.0.0.1:8765``, ``files.local:8080``, ``[::1]:9000``) opens that
+destination on that port only: the way people write "the server I run here".
 """
 
 from __future__ import annotations
@@ -33,12 +35,16 @@ def normalize_host(host: str) -> str:
     return host.strip().lower().rstrip(".")
 
 
-def _parse_allow_entry(entry: str) -> IPNetwork | str | int:
-    text = normalize_host(entry)
-    if text.startswith(":") and text[1:].isascii() and text[1:].isdigit():
-        port = int(text[1:])
-        if 0 < port < 65536:
-            return port
+Destination = IPNetwork | str  # a network, or a host name (normalized)
+ACCEPTED_FORMS = (
+    "a host name (files.local), an IP address (10.0.0.5, [::1]), a CIDR block (10.0.0.0/8), "
+    "any of these with a port (127.0.0.1:8765, files.local:8080, [::1]:8765), or a port "
+    "alone (:8080)"
+)
+
+
+def _destination(text: str) -> Destination | None:
+    """A host name, an address or a network; None when ``text`` is none of them."""
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
     try:
@@ -47,10 +53,40 @@ def _parse_allow_entry(entry: str) -> IPNetwork | str | int:
         pass
     if "/" not in text and ":" not in text and _HOST_NAME.match(text):
         return text
-    raise ValueError(
-        f"invalid egress allow entry {entry!r}: expected a host name (files.local), "
-        "an IP address (10.0.0.5), a CIDR block (10.0.0.0/8) or a port (:8080)"
-    )
+    return None
+
+
+def _port(text: str) -> int | None:
+    if text.isascii() and text.isdigit() and 0 < int(text) < 65536:
+        return int(text)
+    return None
+
+
+def _parse_allow_entry(entry: str) -> Destination | int | tuple[Destination, int]:
+    """One allowlist entry: a destination, a port (``:8080``), or both (``host:8080``)."""
+    text = normalize_host(entry)
+    if text.startswith(":") and (port := _port(text[1:])) is not None:
+        return port
+    if (whole := _destination(text)) is not None:
+        return whole
+    if not text.startswith(":"):
+        # host:port, or [IPv6]:port: the port is after the last colon (a bare IPv6
+        # address, which has colons of its own, was taken whole above).
+        host, _, port_text = text.rpartition(":")
+        port = _port(port_text)
+        if host and not host.endswith(":") and port is not None:
+            if host.startswith("[") != host.endswith("]"):
+                host = ""  # an unbalanced bracket
+            destination = _destination(host) if host else None
+            if destination is not None:
+                return destination, port
+    raise ValueError(f"invalid egress allow entry {entry!r}: expected {ACCEPTED_FORMS}")
+
+
+def _covers(destination: Destination, host: str, ips: list[IPAddress]) -> bool:
+    if isinstance(destination, str):
+        return normalize_host(host) == destination
+    return any(ip in destination for ip in ips if ip.version == destination.version)
 
 
 def address_problem(ip: IPAddress) -> str | None:
@@ -103,6 +139,8 @@ class EgressPolicy:
     _hosts: frozenset[str] = field(init=False, repr=False, compare=False)
     _networks: tuple[IPNetwork, ...] = field(init=False, repr=False, compare=False)
     _ports: frozenset[int] = field(init=False, repr=False, compare=False)
+    # host:port entries: a destination opened on one port only.
+    _scoped: tuple[tuple[Destination, int], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.allow, str):
@@ -119,8 +157,9 @@ class EgressPolicy:
         # Frozen dataclass: the parsed allowlist is derived once, here.
         object.__setattr__(self, "_hosts", frozenset(p for p in parsed if isinstance(p, str)))
         object.__setattr__(self, "_ports", frozenset(p for p in parsed if isinstance(p, int)))
-        networks = tuple(p for p in parsed if not isinstance(p, str | int))
+        networks = tuple(p for p in parsed if not isinstance(p, str | int | tuple))
         object.__setattr__(self, "_networks", networks)
+        object.__setattr__(self, "_scoped", tuple(p for p in parsed if isinstance(p, tuple)))
 
     @classmethod
     def from_allow_string(cls, allow: str, **kw: Any) -> EgressPolicy:
@@ -128,24 +167,27 @@ class EgressPolicy:
         entries = tuple(entry.strip() for entry in allow.split(",") if entry.strip())
         return cls(allow=entries, **kw)
 
-    def refusal(self, host: str, ip: IPAddress) -> str | None:
-        """Why ``host`` at ``ip`` is refused, or None when it may be reached."""
-        if self.allows(host, ip):
+    def refusal(self, host: str, ip: IPAddress, port: int | None = None) -> str | None:
+        """Why ``host`` at ``ip`` is refused, or None when it may be reached (on ``port``:
+        entries with a port open their destination on that port only)."""
+        if self.allows(host, ip, port):
             return None
         return address_problem(ip)
 
-    def allows(self, host: str, ip: IPAddress) -> bool:
-        """Whether the allowlist names ``host`` or covers ``ip``."""
+    def allows(self, host: str, ip: IPAddress, port: int | None = None) -> bool:
+        """Whether the allowlist names ``host`` or covers ``ip`` (with ``port``, also
+        through an entry for that port)."""
         if normalize_host(host) in self._hosts:
             return True
         candidates: list[IPAddress] = [ip]
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             candidates.append(ip.ipv4_mapped)
-        return any(
-            candidate in net
-            for candidate in candidates
-            for net in self._networks
-            if net.version == candidate.version
+        if any(_covers(net, host, candidates) for net in self._networks):
+            return True
+        return port is not None and any(
+            _covers(destination, host, candidates)
+            for destination, scoped_port in self._scoped
+            if scoped_port == port
         )
 
     def allows_port(self, port: int) -> bool:
@@ -156,4 +198,9 @@ class EgressPolicy:
         """Before any lookup: whether ``host`` might be fetched on ``port`` (not the scheme's
         own). False only when certain: no ``:PORT`` entry, the host not named, and no
         network entry that its addresses could fall in."""
-        return self.allows_port(port) or normalize_host(host) in self._hosts or bool(self._networks)
+        if self.allows_port(port) or normalize_host(host) in self._hosts or self._networks:
+            return True
+        return any(
+            scoped_port == port and (not isinstance(d, str) or d == normalize_host(host))
+            for d, scoped_port in self._scoped
+        )

@@ -20,6 +20,8 @@ _HOST_NAME = re.compile(r"^[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$")
 # Only numbers (decimal, octal or hex) between the dots: an IPv4 address in a short form.
 _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}$")
 _LOOPBACK = ipaddress.IPv4Address("127.0.0.1")
+# Named in refusals so that whoever reads a job's error knows which setting opens the way.
+ALLOWLIST = "the egress allowlist (ASYNCML_EGRESS_ALLOW)"
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -84,9 +86,9 @@ def check(raw: str | httpx.URL, policy: EgressPolicy, resolver: Resolver) -> Tar
     else:
         if host == "localhost" or host.endswith(".localhost"):
             # Loopback by definition (RFC 6761): refused by name, before any lookup.
-            problem = policy.refusal(host, _LOOPBACK)
+            problem = policy.refusal(host, _LOOPBACK, port)
             if problem is not None:
-                raise _refused(host, "is", problem)
+                raise _refused(host, port, "is", problem)
         try:
             addresses = resolver(host, port)
         except OSError as exc:
@@ -99,27 +101,33 @@ def check(raw: str | httpx.URL, policy: EgressPolicy, resolver: Resolver) -> Tar
         ip = _literal_ip(address.split("%", 1)[0])
         if ip is None:
             raise DownloadError(f"could not connect to {host}: bad address {address!r}")
-        problem = policy.refusal(host, ip)
+        problem = policy.refusal(host, ip, port)
         if problem is not None:
-            raise _refused(host, "is" if literal is not None else "resolves to", problem)
+            raise _refused(host, port, "is" if literal is not None else "resolves to", problem)
         ips.append(ip)
     default = DEFAULT_PORTS[url.scheme]
     open_port = port == default or policy.allows_port(port)
-    if not open_port and not all(policy.allows(host, ip) for ip in ips):
+    if not open_port and not all(policy.allows(host, ip, port) for ip in ips):
         raise DestinationNotAllowedError(
             f"destination not allowed: port {port} of {host}; {url.scheme} is fetched from "
-            f"port {default} only, unless the egress allowlist names the host or ':{port}'"
+            f"port {default} only, unless {ALLOWLIST} names {_host_port(host, port)}, "
+            f"the host or ':{port}'"
         )
     return Target(url=url, host=host, addresses=tuple(addresses))
 
 
-def _refused(host: str, verb: str, problem: str) -> DestinationNotAllowedError:
+def _refused(host: str, port: int, verb: str, problem: str) -> DestinationNotAllowedError:
     # The address itself stays out of the message: it would map internal DNS.
     article = "an" if problem[0] in "aeiou" else "a"
     return DestinationNotAllowedError(
         f"destination not allowed: {host} {verb} {article} {problem} address; "
-        "add the host or its network to the egress allowlist to fetch from it"
+        f"add {_host_port(host, port)} (or the host, or its network) to {ALLOWLIST} "
+        "to fetch from it"
     )
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _numeric_ipv4(host: str) -> ipaddress.IPv4Address | None:

@@ -174,6 +174,15 @@ class Registry:
         registered = self.client.hgetall(REGISTERED_KEY)
         return _decode_all(bodies, registered)
 
+    def workers_online(self, task_keys: list[str]) -> dict[str, int]:
+        """Worker nodes that beat for each task within the heartbeat's lifetime."""
+        now = time.time()
+        with self.client.pipeline(transaction=False) as pipe:
+            for key in task_keys:
+                pipe.zcount(workers_key(key), now - WORKER_TTL_S, "+inf")
+            counts = pipe.execute()
+        return {key: int(count) for key, count in zip(task_keys, counts, strict=True)}
+
 
 def _decode_all(bodies: dict[Any, Any], registered: dict[Any, Any]) -> dict[str, TaskManifest]:
     found = {}

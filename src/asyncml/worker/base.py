@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -36,10 +37,33 @@ class SetupFailedError(Exception):
     pass
 
 
+class JobNotSucceededError(Exception):
+    """Raised once a job's failure (or cancel) is recorded, so that Celery reports its task
+    as failed too (its log line, task events, Flower) instead of "succeeded". Declared in
+    the task's ``throws``: Celery logs it at INFO without a traceback and, with
+    ``task_acks_on_failure_or_timeout``, still acks the message (late ack, no redelivery)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one run made of a job."""
+
+    status: str  # succeeded, failed or canceled
+    stored: str  # the store's answer: "ok", or the status the job already had (canceled…)
+    error: str = ""  # "code: message" of a failure
+
+    @property
+    def final(self) -> str:
+        """The job's status now: this run's, unless the job had already ended elsewhere."""
+        return self.status if self.stored == "ok" else self.stored
+
+
 class JobTask(Task):  # type: ignore[misc]
     """Celery task whose message is ``(job_id, input)`` plus the ``version`` the API
     validated the input against; effects go to the store. One Celery task per task name
     serves every version of it this worker loaded."""
+
+    throws = (JobNotSucceededError,)
 
     context: WorkerContext
     versions: dict[str, TaskDefinition]
@@ -96,13 +120,14 @@ class JobTask(Task):  # type: ignore[misc]
                 log.info("job %s: %s (%s), not running it", job_id, claim.outcome, claim.detail)
                 return
             log.info("job %s: %s attempt %s", job_id, definition.key, claim.detail)
+            started = time.monotonic()
             with ctx.leases.hold(job_id):
                 outcome = self._execute(definition, instance, job_id, payload)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             delay = STORE_RETRY_DELAYS[min(self.request.retries, len(STORE_RETRY_DELAYS) - 1)]
             log.warning("job %s: store unreachable (%s); retrying in %ss", job_id, exc, delay)
             raise self.retry(countdown=delay, max_retries=STORE_MAX_RETRIES) from exc
-        log.info("job %s: %s", job_id, outcome)
+        _report(job_id, outcome, time.monotonic() - started)
 
     def _ready_instance(self, definition: TaskDefinition) -> Any:
         """The task's instance in this process, set up on first use."""
@@ -169,30 +194,33 @@ class JobTask(Task):  # type: ignore[misc]
 
     def _execute(
         self, definition: TaskDefinition, instance: Any, job_id: str, payload: dict[str, Any]
-    ) -> str:
-        store = self.context.store
+    ) -> Outcome:
         try:
             value = definition.input_model.model_validate(payload)
             result = instance.run(value, self._job_context(job_id))
             output = _output(definition, result)
         except ValidationError as exc:
-            return store.fail(job_id, "invalid_input", _validation_message(exc))
+            return self._fail(job_id, "invalid_input", _validation_message(exc))
         except _OutputError as exc:
             log.error("job %s: %s", job_id, exc)
-            return store.fail(job_id, "internal_error", str(exc))
+            return self._fail(job_id, "internal_error", str(exc))
         except JobError as exc:
-            log.info("job %s: failed with %s: %s", job_id, exc.code, exc.message)
-            return store.fail(job_id, exc.code, exc.message)
+            return self._fail(job_id, exc.code, exc.message)
         except SoftTimeLimitExceeded:
-            return store.fail(job_id, "timeout", self._timeout_message())
+            return self._fail(job_id, "timeout", self._timeout_message())
         except Terminated:  # a solo process stopped it: the store already says canceled
-            return "canceled"
+            return Outcome("canceled", "ok")
         except (redis.ConnectionError, redis.TimeoutError):
             raise
         except Exception as exc:
             log.exception("job %s: unexpected error", job_id)
-            return store.fail(job_id, "internal_error", f"unexpected {type(exc).__name__}: {exc}")
-        return store.succeed(job_id, output)
+            return self._fail(job_id, "internal_error", f"unexpected {type(exc).__name__}: {exc}")
+        return Outcome("succeeded", self.context.store.succeed(job_id, output))
+
+    def _fail(self, job_id: str, code: str, message: str) -> Outcome:
+        return Outcome(
+            "failed", self.context.store.fail(job_id, code, message), f"{code}: {message}"
+        )
 
     def _timeout_message(self) -> str:
         limit = self.soft_time_limit or self.context.settings.task_soft_time_limit_s
@@ -209,6 +237,23 @@ class JobTask(Task):  # type: ignore[misc]
             self.context.store.fail(job_id, "timeout", self._timeout_message())
         except redis.RedisError:
             log.exception("job %s: could not record the hard timeout", job_id)
+
+
+def _report(job_id: str, outcome: Outcome, seconds: float) -> None:
+    """One line with the job's outcome, at the level it deserves; then, for a job that did
+    not succeed, the exception that makes Celery say so too."""
+    final = outcome.final
+    if final == "succeeded":
+        log.info("job %s: succeeded in %.3fs", job_id, seconds)
+        return
+    if final == "failed":
+        error = outcome.error if outcome.stored == "ok" else "a failure recorded earlier"
+        log.warning("job %s: failed in %.3fs with %s", job_id, seconds, error)
+    elif final == "canceled":  # someone asked for it: no problem to report
+        log.info("job %s: canceled after %.3fs", job_id, seconds)
+    else:
+        log.warning("job %s: %s after %.3fs; nothing recorded", job_id, final, seconds)
+    raise JobNotSucceededError(f"job {job_id} {final}")
 
 
 class TaskCache:

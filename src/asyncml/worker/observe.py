@@ -7,10 +7,13 @@ runs under is its job's id; a task about another job (a webhook delivery, say) p
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery, signals
+from celery.platforms import SecurityWarning
 
 from asyncml import logs
 from asyncml.authoring import TaskDefinition
@@ -33,9 +36,24 @@ def _own_logging(**_: Any) -> None:
 
 
 def _quiet_banner(sender: Any = None, instance: Any = None, **_: Any) -> None:
-    # The start-up banner is plain text on stdout; JSON logs should be JSON only.
+    # The start-up banner (plain text on stdout, every task listed) is printed, not logged,
+    # so no log level hides it: 6 of them buried `asyncml up`'s "is up" line. JSON logs
+    # should be JSON only, too. ASYNCML_LOG_LEVEL=DEBUG shows it.
     if instance is not None:
         instance.quiet = True
+
+
+# Celery's per-process start lines ("Connected to …", "… ready."): the asyncml worker
+# command says once what it serves instead. Their failures are logged at WARNING and above.
+_START_LOGGERS = ("celery.worker.consumer.connection", "celery.apps.worker")
+
+
+def _quiet_start() -> None:
+    for name in _START_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # Celery warns, in nine lines per process, against running as root because a root
+    # worker that accepted pickle could be made to run anything; asyncml accepts JSON only.
+    warnings.filterwarnings("ignore", category=SecurityWarning)
 
 
 def install(app: Celery, settings: Settings, tasks: Sequence[TaskDefinition]) -> None:
@@ -46,5 +64,7 @@ def install(app: Celery, settings: Settings, tasks: Sequence[TaskDefinition]) ->
     signals.task_prerun.connect(_tag, weak=False)
     signals.task_postrun.connect(_untag, weak=False)
     signals.setup_logging.connect(_own_logging, weak=False)
-    if settings.log_format == "json":
+    if settings.log_format == "json" or settings.log_level != "DEBUG":
         signals.celeryd_init.connect(_quiet_banner, weak=False)
+    if settings.log_level != "DEBUG":
+        _quiet_start()

@@ -224,7 +224,7 @@ class Republisher:
 
     def start(self) -> None:
         self._thread.start()
-        log.info(
+        log.debug(
             "republisher started: jobs of %s queued over %.0fs with no message are sent again",
             ",".join(self.queues),
             self.after,

@@ -54,7 +54,7 @@ class Sweeper:
 
     def start(self) -> None:
         self._thread.start()
-        log.info("webhook sweeper started")
+        log.debug("webhook sweeper started")
 
     def stop(self) -> None:
         self._stop.set()
