@@ -20,7 +20,6 @@ from asyncml.settings import Settings
 from tests.integration.conftest import base_env
 from tests.integration.fileserver import FileServer
 from tests.integration.stack import free_port, wait_for
-from tests.registry import register_builtins
 
 pytestmark = pytest.mark.integration
 
@@ -117,10 +116,6 @@ def test_restart_keeps_accepted_jobs(up: Up, files: FileServer) -> None:
     register = [sys.executable, "-m", "asyncml", "tasks", "register"]
     subprocess.run(register, env=up.env, check=True, capture_output=True, timeout=60)
     up.start("api")  # API only: jobs are accepted and wait in the embedded broker
-    # ...once the tasks are in the registry, as a deployment's `asyncml tasks register` does.
-    register_builtins(
-        Settings(data_dir=up.data, broker_url=None, store_url=None).effective_store_url
-    )
     ids = [
         httpx.post(
             f"{up.url}/audio/length", json={"audio_url": f"{files.base_url}/short.wav"}
