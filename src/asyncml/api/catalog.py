@@ -61,10 +61,14 @@ class TaskCatalog:
         while True:
             await asyncio.sleep(REFRESH_EVERY_S)
             try:
-                if await read_generation(self._client) != self.generation:
-                    await self.reload()
+                await self.refresh()
             except (redis.RedisError, OSError) as exc:
                 log.debug("task catalog: registry not read (%s)", exc)
+
+    async def refresh(self) -> None:
+        """Reload if the registry changed since the snapshot (one GET when it did not)."""
+        if await read_generation(self._client) != self.generation:
+            await self.reload()
 
     async def reload(self) -> None:
         async with self._lock:
@@ -102,8 +106,7 @@ class TaskCatalog:
         if found is None:
             # One GET: a flood of unknown names costs the store little.
             with contextlib.suppress(redis.RedisError, OSError):
-                if await read_generation(self._client) != self.generation:
-                    await self.reload()
+                await self.refresh()
             found = self.lookup(ref)
         if found is None:
             raise UnknownTaskError(self._unknown_message(ref))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from fastapi import APIRouter, Request, Response
@@ -41,6 +42,9 @@ async def read_metrics(request: Request) -> Response:
     broker: Broker = request.app.state.broker
     settings: Settings = request.app.state.settings
     catalog: TaskCatalog = request.app.state.catalog
+    # What the registry says now; a store that does not answer is reported below.
+    with contextlib.suppress(RedisError, OSError, TimeoutError):
+        await asyncio.wait_for(catalog.refresh(), SCRAPE_STORE_TIMEOUT_S)
     queues = catalog.queues()
     depths = dict(zip(queues, await asyncio.gather(*map(broker.depth, queues)), strict=True))
     families: list[Metric] = []

@@ -25,6 +25,7 @@ async def list_queues(request: Request) -> list[QueueInfo]:
     broker: Broker = request.app.state.broker
     settings: Settings = request.app.state.settings
     catalog: TaskCatalog = request.app.state.catalog
+    await catalog.refresh()  # what the registry says now, not up to a second ago
     queues = catalog.queues()
     depths = await asyncio.gather(*map(broker.depth, queues))
     stats = await read_queue_stats(store.redis, queues, settings.job_retention_s)

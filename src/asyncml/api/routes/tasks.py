@@ -54,14 +54,14 @@ async def _describe(
 @router.get("")
 async def list_tasks(request: Request, catalog: Catalog) -> list[TaskInfo]:
     """Every task's newest version (see ``/v1/tasks/{name}`` for each version)."""
-    await catalog.reload()
+    await catalog.refresh()  # what the registry says now, not up to a second ago
     return await _describe(request, catalog, catalog.newest())
 
 
 @router.get("/{name}", responses={404: {"description": "No such task"}})
 async def read_task(request: Request, name: str, catalog: Catalog) -> list[TaskInfo]:
     """Every registered version of one task, newest first (``name@version``: that one)."""
-    await catalog.reload()
+    await catalog.refresh()
     if "@" in name:
         found = catalog.lookup(name)
         shown = [found] if found is not None else []
