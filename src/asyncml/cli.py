@@ -275,7 +275,7 @@ def _queues(value: str | None, known: tuple[str, ...]) -> list[str]:
     return names
 
 
-@main.command()
+@main.command(context_settings={"ignore_unknown_options": True})
 @click.option(
     "--queues",
     "-Q",
@@ -308,6 +308,7 @@ def _queues(value: str | None, known: tuple[str, ...]) -> list[str]:
 )
 @click.option("--in-hand-file", type=click.Path(path_type=Path), hidden=True)
 @DATA_DIR
+@click.argument("celery_options", nargs=-1, type=click.UNPROCESSED)
 def worker(
     queues: str | None,
     extra_tasks: tuple[str, ...],
@@ -316,8 +317,12 @@ def worker(
     pool: str | None,
     in_hand_file: Path | None,
     data_dir: Path | None,
+    celery_options: tuple[str, ...],
 ) -> None:
     """Run a Celery worker for the given queues.
+
+    Options after ``--`` go to Celery's own worker as they are, e.g.
+    ``asyncml worker --queues audio -- --max-memory-per-child=2000000``.
 
     It serves the tasks of its queues among those it loads: the installed packages'
     asyncml.tasks entry points, ASYNCML_TASKS and --tasks. On start it writes their
@@ -356,7 +361,7 @@ def worker(
     elif settings.effective_worker_pool == "solo":
         _register(settings, served)
         _announce_worker(served_queues, served, concurrency, "solo")
-        sys.exit(processes.run(settings, served_queues, concurrency, name))
+        sys.exit(processes.run(settings, served_queues, concurrency, name, celery_options))
     else:
         _register(settings, served)
         app = create_celery(settings, served)
@@ -373,6 +378,7 @@ def worker(
             f"--loglevel={settings.log_level}",
             "--without-gossip",
             "--without-mingle",
+            *celery_options,
         ]
     )
 

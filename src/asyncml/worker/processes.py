@@ -76,7 +76,13 @@ def _kill_overdue(children: list[Child], in_hand: dict[str, Path]) -> None:
             child.process.kill()
 
 
-def run(settings: Settings, queues: list[str], concurrency: int, name: str | None) -> int:
+def run(
+    settings: Settings,
+    queues: list[str],
+    concurrency: int,
+    name: str | None,
+    celery_options: tuple[str, ...] = (),
+) -> int:
     """Supervise ``concurrency`` solo workers until SIGTERM or SIGINT; the exit code."""
     shm = "/dev/shm" if os.path.isdir("/dev/shm") else None  # memory, never written to disk
     runtime = Path(tempfile.mkdtemp(prefix="asyncml-worker-", dir=shm))
@@ -90,6 +96,8 @@ def run(settings: Settings, queues: list[str], concurrency: int, name: str | Non
         if node:
             child.argv += ["--name", node]
         child.argv.append(f"--in-hand-file={in_hand[child.name]}")
+        if celery_options:  # passed on to each process's Celery worker
+            child.argv += ["--", *celery_options]
         children.append(child)
     env = os.environ | {"ASYNCML_DATA_DIR": str(settings.data_dir)}
     supervisor = Supervisor(children, env, on_exit=Restorer(settings, in_hand), give_up=False)
