@@ -2,97 +2,28 @@
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import logging
 import os
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
-from pydantic import ValidationError
 
-from asyncml import logs
 from asyncml.console import register as register_client_commands
 from asyncml.monitor import flower
-from asyncml.settings import Settings, describe_errors
+from asyncml.runtime import (
+    api_settings,
+    configure_logging,
+    ensure_embedded,
+    load_settings,
+    load_tasks,
+    register_quietly,
+    store_registry,
+)
 
 if TYPE_CHECKING:
     from asyncml.authoring import TaskDefinition
-    from asyncml.embedded import EmbeddedServer
-    from asyncml.store.registry import Registry
-
-
-def _settings(**overrides: object) -> Settings:
-    try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
-    except ValidationError as exc:
-        lines = "\n".join(f"  {line}" for line in describe_errors(exc))
-        raise click.ClickException(f"invalid configuration:\n{lines}") from None
-
-
-def _api_settings(insecure: bool, **overrides: object) -> Settings:
-    """Settings for a command that serves the API: it refuses to listen beyond loopback
-    without API keys unless told the risk is accepted."""
-    if insecure:
-        # Read by Settings here and by every process `asyncml up` starts.
-        os.environ["ASYNCML_INSECURE_NO_AUTH"] = "true"
-    settings = _settings(**overrides)
-    if problem := settings.exposure_problem():
-        raise click.ClickException(problem)
-    return settings
-
-
-def _logging(level: str, fmt: logs.LogFormat = "text") -> None:
-    logs.configure(level, fmt)
-
-
-def _ensure_embedded(settings: Settings) -> EmbeddedServer | None:
-    """Start (or reuse) the embedded server when no broker is configured, as one of its
-    users: when this process exits, the server stops unless another asyncml process still
-    uses it (no Valkey left behind by an `asyncml api` or `worker` started alone)."""
-    if not settings.embedded:
-        return None
-    from asyncml.embedded import EmbeddedServer, EmbeddedServerError
-
-    server = EmbeddedServer(settings.data_dir, settings.socket_path)
-    try:
-        server.attach()
-    except EmbeddedServerError as exc:
-        raise click.ClickException(str(exc)) from None
-    atexit.register(server.detach)
-    # SIGTERM's default action ends a process without running exit handlers; raised as
-    # SystemExit it unwinds like Ctrl-C, so this process leaves the server. uvicorn re-raises
-    # the SIGTERM it caught once its graceful shutdown is done; Celery and the launcher
-    # install handlers of their own.
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    return server
-
-
-def _exit_on_sigterm(signum: int, _: FrameType | None) -> None:
-    sys.exit(128 + signum)
-
-
-def _load_tasks(settings: Settings, extra: tuple[str, ...] = ()) -> list[TaskDefinition]:
-    """The tasks of the installed packages' entry points, ASYNCML_TASKS and ``--tasks``."""
-    from asyncml.plugins import TaskLoadError, discover
-
-    strings = [*settings.tasks.split(","), *(p for item in extra for p in item.split(","))]
-    try:
-        found = discover([s for s in strings if s.strip()])
-    except TaskLoadError as exc:
-        raise click.ClickException(str(exc)) from None
-    if not found:
-        raise click.ClickException(
-            "no tasks found: install a package that declares [project.entry-points."
-            '"asyncml.tasks"], or name them with --tasks module:Class (or ASYNCML_TASKS)'
-        )
-    return found
 
 
 TASKS_OPTION = click.option(
@@ -190,13 +121,13 @@ def up(
     from asyncml.launcher import Launcher
     from asyncml.worker.queues import all_queues
 
-    settings = _api_settings(insecure, host=host, port=port, data_dir=data_dir)
-    _logging(settings.log_level, settings.log_format)
+    settings = api_settings(insecure, host=host, port=port, data_dir=data_dir)
+    configure_logging(settings.log_level, settings.log_format)
     _share_tasks(extra_tasks)
-    tasks = _load_tasks(settings, extra_tasks)
-    server = _ensure_embedded(settings)
+    tasks = load_tasks(settings, extra_tasks)
+    server = ensure_embedded(settings)
     # Known to the API before any worker is up: a job sent right away waits in its queue.
-    _register(settings, tasks)
+    register_quietly(settings, tasks)
     launcher = Launcher(settings, queues=all_queues(tasks), concurrency=concurrency, server=server)
     sys.exit(launcher.run())
 
@@ -244,7 +175,7 @@ def api(
     from asyncml.api.server import serve
     from asyncml.ports import PortUnavailableError, bind
 
-    settings = _api_settings(
+    settings = api_settings(
         insecure,
         host=host,
         port=port,
@@ -252,12 +183,12 @@ def api(
         root_path=root_path,
         forwarded_allow_ips=forwarded_allow_ips,
     )
-    _logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         sock = bind(settings.host, settings.port)  # first: a taken port fails fast
     except PortUnavailableError as exc:
         raise click.ClickException(str(exc)) from None
-    _ensure_embedded(settings)
+    ensure_embedded(settings)
     serve(create_app(settings), settings, sock)
 
 
@@ -335,9 +266,9 @@ def worker(
     from asyncml.worker.app import check_limits
     from asyncml.worker.queues import all_queues
 
-    settings = _settings(data_dir=data_dir)
+    settings = load_settings(data_dir=data_dir)
     _share_tasks(extra_tasks)
-    tasks = _load_tasks(settings, extra_tasks)
+    tasks = load_tasks(settings, extra_tasks)
     try:
         check_limits(settings, tasks)
     except ValueError as exc:
@@ -352,18 +283,18 @@ def worker(
             "job through Redis); use --pool prefork with RabbitMQ"
         )
     transport.install()
-    _logging(settings.log_level, settings.log_format)
-    _ensure_embedded(settings)
+    configure_logging(settings.log_level, settings.log_format)
+    ensure_embedded(settings)
     if in_hand_file is not None:  # one process of a solo worker
         app = create_celery(settings, served)
         solo.install(app, in_hand_file)
         pool, concurrency = "solo", 1
     elif settings.effective_worker_pool == "solo":
-        _register(settings, served)
+        register_quietly(settings, served)
         _announce_worker(served_queues, served, concurrency, "solo")
         sys.exit(processes.run(settings, served_queues, concurrency, name, celery_options))
     else:
-        _register(settings, served)
+        register_quietly(settings, served)
         app = create_celery(settings, served)
         pool = "prefork"
         _announce_worker(served_queues, served, concurrency, pool)
@@ -398,32 +329,6 @@ def _announce_worker(
     )
 
 
-@contextlib.contextmanager
-def _registry(settings: Settings) -> Iterator[Registry]:
-    """The task registry in the job store; a store that does not answer is a clear error."""
-    import redis
-
-    from asyncml.store.registry import Registry
-
-    client = redis.Redis.from_url(settings.effective_store_url, socket_timeout=5)
-    try:
-        yield Registry(client)
-    except redis.RedisError as exc:
-        raise click.ClickException(f"the job store did not answer: {exc}") from None
-    finally:
-        client.close()
-
-
-def _register(settings: Settings, tasks: list[TaskDefinition]) -> None:
-    """Advertise the tasks now, before the worker connects: the API learns them at once.
-    The worker's heartbeat writes them again, so a store that is down now is no obstacle."""
-    try:
-        with _registry(settings) as registry:
-            registry.register([t.manifest() for t in tasks])
-    except click.ClickException as exc:
-        logging.getLogger(__name__).warning("task registry not written yet: %s", exc.message)
-
-
 @click.command("register")
 @TASKS_OPTION
 @DATA_DIR
@@ -433,10 +338,10 @@ def register_tasks(extra_tasks: tuple[str, ...], data_dir: Path | None) -> None:
     For a deployment that scales workers to zero (KEDA): the API accepts a task's jobs once
     its manifest is in the registry, and they wait in the queue until a worker starts.
     """
-    settings = _settings(data_dir=data_dir)
-    tasks = _load_tasks(settings, extra_tasks)
-    _ensure_embedded(settings)
-    with _registry(settings) as registry:
+    settings = load_settings(data_dir=data_dir)
+    tasks = load_tasks(settings, extra_tasks)
+    ensure_embedded(settings)
+    with store_registry(settings) as registry:
         registry.register([t.manifest() for t in tasks])
     for t in tasks:
         click.echo(f"registered {t.key} (queue {t.queue})")
@@ -451,10 +356,10 @@ def forget_task(task: str, data_dir: Path | None) -> None:
     The API stops accepting its jobs within a second. A worker still serving it writes it
     back on its next heartbeat: stop those workers first.
     """
-    settings = _settings(data_dir=data_dir)
-    _ensure_embedded(settings)
+    settings = load_settings(data_dir=data_dir)
+    ensure_embedded(settings)
     name, _, version = task.partition("@")
-    with _registry(settings) as registry:
+    with store_registry(settings) as registry:
         removed = registry.forget(name, version or None)
     if not removed:
         raise click.ClickException(f"no task {task!r} in the registry")
@@ -472,7 +377,7 @@ def doctor(data_dir: Path | None) -> None:
     """
     from asyncml.doctor import run_checks, settings_report
 
-    settings = _settings(data_dir=data_dir)
+    settings = load_settings(data_dir=data_dir)
     entries = settings_report(settings, frozenset({"data_dir"} if data_dir else ()))
     width = max(len(e.variable) for e in entries)
     for e in entries:

@@ -28,14 +28,14 @@ def flower(port: int, address: str, flower_args: tuple[str, ...]) -> None:
     `asyncml flower --basic-auth=admin:secret` or, for RabbitMQ's queue view,
     `--broker-api=http://guest:guest@rabbit:15672/api/`.
     """
-    from asyncml.cli import _ensure_embedded, _logging, _settings
+    from asyncml.runtime import configure_logging, ensure_embedded, load_settings
     from asyncml.worker import create_celery
 
     if importlib.util.find_spec("flower") is None:
         raise click.ClickException("Flower is not installed: pip install 'asyncml[ops]'")
-    settings = _settings()
-    _logging(settings.log_level, settings.log_format)
-    _ensure_embedded(settings)
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    ensure_embedded(settings)
     if not settings.task_events:
         log.warning(
             "task events are off (ASYNCML_TASK_EVENTS=false): Flower shows workers and "
