@@ -10,10 +10,16 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 # Several test runs may share this machine's Redis and RabbitMQ: ASYNCML_TEST_SLOT=N (0-4)
-# gives a run its own Redis databases and RabbitMQ virtual host.
-TEST_SLOT = int(os.environ.get("ASYNCML_TEST_SLOT", "0"))
+# gives a run its own Redis databases and RabbitMQ virtual host. Under `pytest -n K`
+# (pytest-xdist) worker gwI takes slot N + I, so the workers never share a queue.
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+TEST_SLOT = int(os.environ.get("ASYNCML_TEST_SLOT", "0")) + (
+    int(_XDIST_WORKER.removeprefix("gw")) if _XDIST_WORKER else 0
+)
 if not 0 <= TEST_SLOT <= 4:
-    raise RuntimeError("ASYNCML_TEST_SLOT must be between 0 and 4")
+    raise RuntimeError(
+        "ASYNCML_TEST_SLOT (plus the pytest-xdist worker number) must be between 0 and 4"
+    )
 _BASE_DB = 15 - 3 * TEST_SLOT
 BROKER_DB, STORE_DB, UNIT_DB = _BASE_DB, _BASE_DB - 1, _BASE_DB - 2
 RABBIT_VHOST = "/" if TEST_SLOT == 0 else f"asyncml-test-{TEST_SLOT}"
