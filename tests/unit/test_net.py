@@ -9,7 +9,6 @@ import ipaddress
 import json
 import random
 import re
-import shutil
 import socket
 import ssl
 import subprocess
@@ -42,6 +41,7 @@ from asyncml.settings import Settings
 from asyncml.tasks.audio_length import AudioLength, AudioLengthTask, AudioUrl
 from asyncml.worker.context import WorkerContext
 from tests.audio_fixtures import wav_bytes
+from tests.conftest import missing, require_tool
 
 MiB = 1024 * 1024
 SPARSE_SIZE = 50 * MiB
@@ -310,8 +310,8 @@ def server(files: dict[str, Path]) -> Iterator[LoopbackServer]:
 def server6(files: dict[str, Path]) -> Iterator[LoopbackServer]:
     try:
         instance = LoopbackServer6(("::1", 0), files)
-    except OSError:
-        pytest.skip("no IPv6 loopback on this machine")
+    except OSError as exc:
+        missing(f"no IPv6 loopback (::1) on this machine: {exc}")
     yield from _serve(instance)
 
 
@@ -1055,12 +1055,11 @@ def test_a_long_webhook_answer_is_drained_too(server: LoopbackServer, base: str)
 
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
+    openssl = require_tool("openssl", "apt-get install openssl; it makes a test certificate")
     root = tmp_path_factory.mktemp("tls")
     cert, key = root / "cert.pem", root / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
          "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
          "-subj", "/CN=files.test", "-addext", "subjectAltName=DNS:files.test"],
         check=True,
