@@ -329,7 +329,7 @@ def test_long_poll_answers_when_the_job_ends(hooks: Stack, files: FileServer) ->
     response = hooks.client.get(f"/v1/jobs/{job['id']}", params={"wait": 20})
     elapsed = time.monotonic() - started
     assert response.json()["status"] == "succeeded"
-    assert 0.9 < elapsed < 5  # woken by the store's notification, not a 20 s timeout
+    assert 0.9 < elapsed < 15  # woken by the store's notification, not the 20 s wait
     running = hooks.submit("audio.length", {"url": f"{files.base_url}/slow/3/short.wav"}).json()
     hooks.wait_status(running["id"], "started")
     with httpx.Client(base_url=hooks.url, timeout=30) as other, ThreadPoolExecutor(1) as pool:
