@@ -48,6 +48,12 @@ def speaker_label(stem: str) -> tuple[str, str]:
     """(source, the speaker's sex) of a fixture clip, from its name alone."""
     if match := REAL.match(stem):
         return "real", {"f": "female", "m": "male"}[match["sex"]]
+    if stem not in SYNTHETIC_VOICES:
+        raise LookupError(
+            f"tests/fixtures/gender/{stem}.flac: whose voice is it? Name a real speaker's clip "
+            "<lang>_<REGION>_<f|m>_<Speaker>-NN, or add a TTS voice to SYNTHETIC_VOICES with "
+            "the sex its documentation gives"
+        )
     return "synthetic", SYNTHETIC_VOICES[stem]
 
 
