@@ -26,10 +26,10 @@ than ``after`` seconds ago (its worker is gone: a live one renews the lease ever
 ``ASYNCML_LEASE_S``) and whose message is gone too (a RabbitMQ node that crashed before it
 wrote the unacknowledged message; Celery terminates a task whose message can no longer be
 acknowledged). The state scripts keep the jobs running on each queue in
-``asyncml:running:<queue>`` (``asyncml.metrics.recording``). On a Redis broker the same
-exact search decides (a message in the unacked hash is restored by the visibility
-timeout); on RabbitMQ, which cannot be searched, the task is sent again: nobody runs the
-job, and a copy that is also in the queue is harmless. The start script counts the attempt,
+``asyncml:running:<queue>`` (``asyncml.metrics.recording``). The broker is asked as for a
+queued job: on Redis exactly (a message in the unacked hash comes back with the visibility
+timeout), on RabbitMQ only a queue with nothing ready counts, so a backlog, which may hold
+the job's redelivered message, is never doubled. The start script counts the attempt,
 so a job stranded over and over ends ``failed``/``worker_lost`` at ``ASYNCML_MAX_ATTEMPTS``.
 
 A job is therefore sent again at most once per ``after`` seconds, and only when nothing in
@@ -304,7 +304,7 @@ class Republisher:
         cutoff = now - self.after
         known = self.celery_names
         jobs = still_queued(store, queue, picked, known, stranded_before=cutoff)
-        if jobs and broker.searchable:  # else: no worker holds it; a copy is harmless
+        if jobs:
             lost = broker.missing(queue, jobs)
             if lost and self._stop.wait(self.confirm_s):
                 forget(store, queue, lost)
