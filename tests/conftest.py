@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import socket
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +45,26 @@ def require_service(name: str, host: str, port: int) -> None:
     if IN_CI:
         pytest.fail(message + " (required when CI=true)")
     pytest.skip(message)
+
+
+def missing(message: str) -> None:
+    """Something a test needs is not on this machine: a failure in CI, where ``.ci/run``
+    installs it (the message says how), and a skip with that reason elsewhere."""
+    if IN_CI:
+        pytest.fail(f"{message}; required when CI=true (.ci/run installs it)")
+    pytest.skip(message)
+
+
+def require_tool(name: str, install: str) -> str:
+    """The path of command ``name``, on PATH or beside this Python (a tool installed from a
+    wheel into the virtual environment); ``missing`` otherwise."""
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if found is None:
+        missing(f"{name} is not installed ({install})")
+    assert found is not None
+    return found
+
+
+def require_module(name: str, install: str) -> None:
+    if importlib.util.find_spec(name) is None:
+        missing(f"the {name} package is not installed ({install})")

@@ -12,17 +12,17 @@ import redis
 from celery import Celery
 from pydantic import ValidationError
 
-from asyncml.metrics.recording import METRICS_KEY, queued_key
+from asyncml.metrics.recording import METRICS_KEY, queued_key, running_key
 from asyncml.settings import Settings
 from asyncml.store import JobStore
 from asyncml.worker.app import create_celery
+from asyncml.worker.brokerview import BrokerView, redis_message_ids
 from asyncml.worker.republish import (
-    BrokerView,
     Republisher,
     forget,
     lock_key,
     pick,
-    redis_message_ids,
+    pick_stranded,
     requeue_after,
     still_queued,
     take_turn,
@@ -133,6 +133,77 @@ def test_still_queued_reads_what_to_send_and_drops_expired_jobs(store: JobStore)
     assert found == {queued: ("audio.length", {"url": "http://example.com/a.wav"}, None)}
     assert store.redis.zscore(queued_key("audio"), expired) is None
     assert store.redis.zscore(queued_key("audio"), queued) is not None
+
+
+# ---- started jobs whose worker and message are gone -----------------------------------------
+
+
+def lease_until(client: redis.Redis, job_id: str) -> float:
+    return float(client.hget(f"asyncml:job:{job_id}", "lease_until") or 0)
+
+
+def test_the_running_set_follows_the_state_scripts(store: JobStore) -> None:
+    job_id, _ = create()
+    assert store.redis.zscore(running_key("audio"), job_id) is None  # queued
+    assert store.start(job_id, max_attempts=3, lease_s=15).run
+    assert store.redis.zscore(running_key("audio"), job_id) is not None
+    store.succeed(job_id, {"audio_length": 1.0})
+    assert store.redis.zscore(running_key("audio"), job_id) is None
+    exhausted, _ = create()
+    assert store.start(exhausted, max_attempts=1, lease_s=0).run
+    assert store.start(exhausted, max_attempts=1, lease_s=0).outcome == "exhausted"
+    assert store.redis.zscore(running_key("audio"), exhausted) is None
+
+
+def test_only_started_jobs_whose_lease_lapsed_long_ago_are_picked(store: JobStore) -> None:
+    lapsed, _ = create()
+    fresh, _ = create()
+    done, _ = create()
+    gone, _ = create()
+    for job_id in (lapsed, fresh, done, gone):
+        assert store.start(job_id, max_attempts=3, lease_s=1).run
+    store.succeed(done, {"audio_length": 1.0})
+    store.redis.delete(f"asyncml:job:{gone}")  # its record expired while started
+    now = lease_until(store.redis, lapsed) + AFTER + 1
+    store.renew(fresh, AFTER + 5)  # its worker still renews it
+    assert pick_stranded(store.redis, "audio", now, AFTER) == [lapsed]
+    assert pick_stranded(store.redis, "audio", now + 1, AFTER) == []  # examined: not twice
+    assert store.redis.zscore(running_key("audio"), gone) is None  # cleaned up
+    assert pick_stranded(store.redis, "audio", now + AFTER + 1, AFTER) == [lapsed]  # next period
+    # A lease that lapsed less than AFTER ago: its worker may only be slow to renew.
+    assert pick_stranded(store.redis, "audio", lease_until(store.redis, fresh) + 1, AFTER) == []
+
+
+def test_a_stranded_job_is_sent_again_and_its_attempt_counted(
+    store: JobStore, celery: Celery, settings: Settings
+) -> None:
+    stranded, _ = create({"url": "http://example.com/s.wav"})
+    held, _ = create({"url": "http://example.com/h.wav"})
+    for job_id in (stranded, held):
+        assert store.start(job_id, max_attempts=3, lease_s=1).run
+    # held's message is still unacknowledged in the broker: the visibility timeout brings it
+    # back, so only stranded (no message anywhere) is sent again.
+    celery.send_task("asyncml.audio.length", args=(held, {}), task_id=held, queue="audio")
+    republisher = Republisher(celery, settings, ["audio"], "test@host", KNOWN)
+    republisher.confirm_s = 0
+    view = BrokerView(celery)
+    now = lease_until(store.redis, stranded) + AFTER + 1
+    try:
+        assert republisher.run_stranded_pass(store.redis, view, "audio", now=now) == [stranded]
+        assert republisher.run_stranded_pass(store.redis, view, "audio", now=now + 1) == []
+    finally:
+        view.close()
+    sent = [orjson.loads(m)["headers"]["id"] for m in store.redis.lrange("audio", 0, -1)]
+    assert sorted(sent) == sorted([held, stranded])
+    # The copy runs the job as its second attempt; at the attempt limit it ends worker_lost.
+    store.renew(stranded, -1)  # (the pass above was given a clock AFTER seconds ahead)
+    assert store.start(stranded, max_attempts=2, lease_s=15).detail == "2"
+    assert store.redis.zscore(running_key("audio"), stranded) is not None
+    store.renew(stranded, -1)  # its worker died again
+    assert store.start(stranded, max_attempts=2, lease_s=15).outcome == "exhausted"
+    failed = store.get(stranded)
+    assert failed is not None and failed.job.error is not None
+    assert (failed.job.status, failed.job.error.code) == ("failed", "worker_lost")
 
 
 # ---- the broker, as a kombu Redis transport lays it out ------------------------------------
