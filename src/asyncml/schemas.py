@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     AnyHttpUrl,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -18,6 +19,7 @@ from pydantic import (
 )
 
 from asyncml.dates import parse_draw_date
+from asyncml.scheduling import DEFAULT_PRIORITY, PRIORITY_MAX, PRIORITY_MIN
 
 
 class JobStatus(StrEnum):
@@ -115,11 +117,36 @@ class JobCreate(Strict):
         min_length=1,
         description="which events are sent to the webhook: started, completed (any end)",
     )
+    priority: int = Field(
+        default=DEFAULT_PRIORITY,
+        ge=PRIORITY_MIN,
+        le=PRIORITY_MAX,
+        description="0 (default, lowest) to 9 (highest): a higher one starts first",
+    )
+    deadline: AwareDatetime | None = Field(
+        default=None,
+        description="RFC 3339 time: not started by then, the job ends expired and never runs",
+        examples=["2030-01-01T12:00:00Z"],
+    )
+    start_within_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=366 * 86400,
+        description="seconds from now: the deadline, given relative (not with deadline)",
+    )
+    timeout_s: float | None = Field(
+        default=None,
+        ge=1,
+        description="this job's time limit in seconds, at most the task's own (its "
+        "limits.soft_time_limit_s); past it the job fails with code timeout",
+    )
 
     @model_validator(mode="after")
     def _events_need_webhook(self) -> JobCreate:
         if self.webhook is None and "webhook_events" in self.model_fields_set:
             raise ValueError("webhook_events is set but webhook (the URL to send them to) is not")
+        if self.deadline is not None and self.start_within_s is not None:
+            raise ValueError("set deadline or start_within_s, not both")
         return self
 
 
@@ -169,6 +196,11 @@ class Job(BaseModel):
     result: Any | None = None
     error: ErrorInfo | None = None
     attempts: int = 0
+    priority: int = Field(default=DEFAULT_PRIORITY, description="0 (lowest) to 9 (highest)")
+    deadline: dt.datetime | None = Field(
+        default=None, description="not started by then, the job ends expired"
+    )
+    timeout_s: float | None = Field(default=None, description="this job's own time limit")
     queue_position: int | None = Field(
         default=None,
         description="while queued: jobs on its queue accepted before it that have not started "

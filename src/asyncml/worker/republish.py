@@ -45,6 +45,7 @@ import redis
 from celery import Celery, bootsteps
 
 from asyncml.metrics.recording import METRICS_KEY, PREFIX, queued_key
+from asyncml.scheduling import JobOptions, broker_priority
 from asyncml.settings import Settings
 from asyncml.store import job_key
 from asyncml.worker.queues import SERVICE_QUEUES
@@ -123,18 +124,27 @@ def forget(client: redis.Redis, queue: str, job_ids: Iterable[str]) -> None:
 
 def still_queued(
     client: redis.Redis, queue: str, job_ids: Iterable[str], known: Mapping[str, str]
-) -> dict[str, tuple[str, Any, str | None]]:
-    """``{job id: (task name, input, version)}`` for the jobs that are still queued, of the
-    tasks in ``known`` (task name -> Celery name). Drops from the waiting set the jobs whose
-    record has expired."""
+) -> dict[str, tuple[str, Any, str | None, JobOptions]]:
+    """``{job id: (task name, input, version, options)}`` for the jobs that are still
+    queued, of the tasks in ``known`` (task name -> Celery name). Drops from the waiting set
+    the jobs whose record has expired."""
     job_ids = list(job_ids)
     with client.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
-            pipe.hmget(job_key(job_id), "status", "task", "input", "version")
+            pipe.hmget(
+                job_key(job_id),
+                "status",
+                "task",
+                "input",
+                "version",
+                "priority",
+                "deadline",
+                "timeout_s",
+            )
         rows = pipe.execute()
-    found: dict[str, tuple[str, Any, str | None]] = {}
+    found: dict[str, tuple[str, Any, str | None, JobOptions]] = {}
     expired = []
-    for job_id, (status, task, payload, version) in zip(job_ids, rows, strict=True):
+    for job_id, (status, task, payload, version, *options) in zip(job_ids, rows, strict=True):
         if status is None:
             expired.append(job_id)
         elif status == b"queued" and _text(task) in known:
@@ -142,6 +152,7 @@ def still_queued(
                 _text(task),
                 orjson.loads(payload),
                 _text(version) if version else None,
+                JobOptions.from_record(*options),
             )
     if expired:
         client.zrem(queued_key(queue), *expired)
@@ -270,13 +281,14 @@ class Republisher:
         jobs = still_queued(store, queue, sorted(lost), self.celery_names) if lost else {}
         sent: list[str] = []
         try:
-            for job_id, (task, payload, version) in jobs.items():
+            for job_id, (task, payload, version, options) in jobs.items():
                 self.app.send_task(
                     self.celery_names[task],
                     args=(job_id, payload),
                     kwargs={"version": version},
                     task_id=job_id,
                     queue=queue,
+                    **self.scheduling(self.celery_names[task], options),
                 )
                 sent.append(job_id)
                 store.hincrby(METRICS_KEY, f"republished|{task}", 1)
@@ -289,6 +301,18 @@ class Republisher:
         finally:
             forget(store, queue, set(jobs) - set(sent))
         return sent
+
+    def scheduling(self, celery_name: str, options: JobOptions) -> dict[str, Any]:
+        """``send_task`` options that carry the job's priority and own time limit, as the
+        API published them."""
+        redis_broker = self.settings.broker_is_redis
+        extra: dict[str, Any] = {"priority": broker_priority(options.priority, redis=redis_broker)}
+        task = self.app.tasks.get(celery_name)
+        soft = getattr(task, "soft_time_limit", None) or self.settings.task_soft_time_limit_s
+        hard = getattr(task, "time_limit", None) or self.settings.task_time_limit_s
+        if limits := options.time_limits(soft, hard):
+            extra["soft_time_limit"], extra["time_limit"] = limits
+        return extra
 
 
 def install(app: Celery, settings: Settings, celery_names: Mapping[str, str]) -> None:
