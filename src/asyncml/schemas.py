@@ -14,10 +14,14 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
     WithJsonSchema,
     model_validator,
 )
 
+from asyncml import sources
 from asyncml.dates import parse_draw_date
 from asyncml.scheduling import DEFAULT_PRIORITY, PRIORITY_MAX, PRIORITY_MIN
 
@@ -63,6 +67,40 @@ HttpUrl = Annotated[
     Field(
         description="http:// or https:// URL of the audio file",
         json_schema_extra={"pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]+"},
+    ),
+]
+
+_HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
+
+
+def _input_url(value: Any) -> str:
+    if isinstance(value, str) and sources.is_file_url(value):
+        sources.file_id(value)
+        return value
+    if isinstance(value, str) and sources.is_data_uri(value):
+        sources.parse_data_uri(value)
+        return value
+    try:
+        return str(_HTTP_URL.validate_python(value))
+    except ValidationError as exc:
+        raise ValueError(exc.errors()[0]["msg"]) from None
+
+
+# A URL a task reads with ctx.open()/ctx.fetch(): http(s), an uploaded file, or a data: URI
+# (asyncml.sources). Public as ``asyncml.InputUrl``.
+InputUrl = Annotated[
+    str,
+    PlainValidator(_input_url),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "uri",
+            "minLength": 1,
+            "pattern": r"^([Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]+|asyncml://files/[0-9a-f]{32}$"
+            r"|[Dd][Aa][Tt][Aa]:)",
+            "description": "http(s) URL of the file, an uploaded file (asyncml://files/<id> "
+            "from POST /v1/files) or a small data: URI",
+        }
     ),
 ]
 
@@ -219,6 +257,18 @@ class Job(BaseModel):
         default=None, description="the webhook delivery log (GET /v1/jobs/{id} only)"
     )
     links: JobLinks | None = None
+
+
+class FileInfo(BaseModel):
+    """An uploaded file (``POST /v1/files``): pass ``url`` where a job input takes a URL."""
+
+    id: str
+    url: str = Field(description="asyncml://files/<id>: use it as a job input's URL")
+    size: int = Field(description="bytes")
+    content_type: str | None = None
+    name: str | None = None
+    created_at: dt.datetime
+    expires_at: dt.datetime = Field(description="kept until then (as long as jobs are kept)")
 
 
 class JobPage(BaseModel):

@@ -19,9 +19,10 @@ from asyncml.api.deps import Authenticated
 from asyncml.api.jobs import JobService
 from asyncml.api.limits import LimitsMiddleware, RateLimiter
 from asyncml.api.notify import Notifier
-from asyncml.api.routes import compat, docs, events, health, jobs, tasks, webhooks
+from asyncml.api.routes import compat, docs, events, files, health, jobs, tasks, webhooks
 from asyncml.settings import Settings
 from asyncml.store import AsyncJobStore, deadlines
+from asyncml.store.files import AsyncFileStore
 from asyncml.worker.app import create_celery
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.catalog = catalog
         app.state.store = store
+        app.state.files = AsyncFileStore(store.redis, settings.job_retention_s)
         app.state.broker = broker
         app.state.jobs = JobService(store, broker, notifier, settings.max_queued)
         await notifier.start()
@@ -101,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(*rate) if rate else None
     problems.install(app)
     app.include_router(jobs.router)
+    app.include_router(files.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)
     app.include_router(tasks.router, dependencies=[Authenticated])
@@ -113,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         LimitsMiddleware,
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
+        max_upload_bytes=settings.upload_max_bytes,
     )
     instruments = observe.install(app)
     fastlane.install(app, instruments, settings.max_body_bytes, settings.max_json_depth)

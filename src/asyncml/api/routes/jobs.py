@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from asyncml.api.deps import AppSettings, Catalog, Jobs, Owner
+from asyncml.api.inputs import check_references
 from asyncml.api.jobs import BadRequestError
 from asyncml.api.limits import check_input_size
 from asyncml.api.webhooks import webhook_target, with_deliveries
@@ -75,6 +76,7 @@ async def create_job(
     ] = None,
 ) -> Job:
     """Queue a job. Answers 202 with the job at once; collect the result later."""
+    await check_references(body.input, owner, request.app.state.files, settings.data_uri_max_bytes)
     check_input_size(body.input, settings.max_input_bytes)
     spec = await catalog.resolve(body.task)
     catalog.validator(spec).check(body.input)
