@@ -26,9 +26,8 @@ QUICK = "fixture.echo@2"  # returns at once
 def _forget_fixture_queue() -> None:
     """The fixture queue as a fresh install finds it: not declared yet (an earlier run may
     have declared it without priorities)."""
-    with Connection(AMQP_URL, connect_timeout=5) as conn:
-        with contextlib.suppress(conn.channel_errors):
-            conn.default_channel.queue_delete("fixture")
+    with Connection(AMQP_URL, connect_timeout=5) as conn, contextlib.suppress(conn.channel_errors):
+        conn.default_channel.queue_delete("fixture")
 
 
 @pytest.fixture(scope="module", params=["rabbitmq", "redis"])

@@ -57,7 +57,7 @@ def test_paths_in_an_input_are_uploaded_once_and_replaced(tmp_path: Path) -> Non
         client._retry = type(client._retry)(max_retries=2, backoff_s=0)
         path = tmp_path / "a.wav"
         job = client.submit("t", {"url": path, "more": [path, "x"]}, priority=9, timeout_s=5)
-    (headers, body), = server.uploads
+    ((headers, body),) = server.uploads
     assert body == (tmp_path / "a.wav").read_bytes()
     assert headers["content-type"] == "audio/x-wav" and headers["name"] == "a.wav"
     assert headers["content-length"] == str(len(body))

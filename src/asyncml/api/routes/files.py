@@ -54,7 +54,9 @@ def _store(request: Request) -> AsyncFileStore:
         "requestBody": {
             "required": True,
             "description": "the file's bytes (not a form)",
-            "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
         }
     },
 )
