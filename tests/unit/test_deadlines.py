@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
+import redis.asyncio as aredis
 
 from asyncml.metrics.recording import queued_key
 from asyncml.scheduling import JobOptions
 from asyncml.schemas import JobStatus
 from asyncml.store import JobStore, deadlines
+from tests.unit.conftest import URL
 from tests.unit.test_store import create
 
 
@@ -58,3 +61,17 @@ def test_the_sweep_ends_queued_jobs_past_their_deadline_only(store: JobStore) ->
 )
 def test_a_jobs_own_time_limits(timeout_s: float | None, expected: object) -> None:
     assert JobOptions(timeout_s=timeout_s).time_limits(120, 150) == expected
+
+
+def test_the_api_sweeps_with_its_asyncio_client(store: JobStore) -> None:
+    job_id, _ = create(options=JobOptions(deadline=time.time() - 1))
+
+    async def sweep() -> int:
+        client = aredis.Redis.from_url(URL)
+        try:
+            return await deadlines.asweep(client)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(sweep()) == 1
+    assert store.status(job_id) == "expired"
