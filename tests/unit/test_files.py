@@ -64,6 +64,19 @@ def test_an_upload_is_read_back_in_blocks(store: object) -> None:
         egress.open(sources.file_url("0" * 32))
 
 
+def test_the_same_bytes_from_the_same_key_are_one_file(store: object) -> None:
+    def upload(owner: str, data: bytes, name: str):  # type: ignore[no-untyped-def]
+        return _store(
+            lambda s: s.write(owner, _chunks(data), max_bytes=10_000, content_type=None, name=name)
+        )
+
+    first, again = upload("alice", b"same bytes", "a"), upload("alice", b"same bytes", "b")
+    assert first.id == again.id and again.name == "b"
+    assert upload("bob", b"same bytes", "a").id != first.id  # files are per key
+    assert upload("alice", b"other bytes", "a").id != first.id
+    assert len(redis.Redis.from_url(URL).keys("asyncml:file:*")) == 6  # 3 files, 2 keys each
+
+
 def test_too_large_and_empty_uploads_leave_nothing(store: object) -> None:
     with pytest.raises(UploadTooLargeError, match="ASYNCML_UPLOAD_MAX_BYTES"):
         _store(

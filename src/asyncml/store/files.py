@@ -6,11 +6,16 @@ a partial key as it streams in, in chunks, so the API never holds a whole upload
 memory, and is renamed into place only once complete and within the cap: a half-sent or
 oversized upload leaves nothing behind (its partial key is deleted, or expires). A job
 that refers to a file extends the file's life to its own retention.
+
+A file's id is derived from its uploader and its bytes (SHA-256): the same key uploading
+the same file again gets the same URL (so a retried submit with an ``Idempotency-Key``
+and a local path sends the same body), and the bytes are stored once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -100,8 +105,8 @@ class AsyncFileStore:
         name: str | None,
     ) -> FileMeta:
         """Store an upload as it arrives; UploadTooLargeError past ``max_bytes``."""
-        file_id = uuid.uuid4().hex
-        partial = partial_key(file_id)
+        partial = partial_key(uuid.uuid4().hex)
+        digest = hashlib.sha256(owner.encode() + b"\0")
         size = 0
         buffer = bytearray()
         try:
@@ -109,6 +114,7 @@ class AsyncFileStore:
                 size += len(chunk)
                 if size > max_bytes:
                     raise UploadTooLargeError(max_bytes)
+                digest.update(chunk)
                 buffer += chunk
                 if len(buffer) >= APPEND_BYTES:
                     await self._append(partial, bytes(buffer))
@@ -120,6 +126,7 @@ class AsyncFileStore:
         except BaseException:
             await self.redis.delete(partial)
             raise
+        file_id = digest.hexdigest()[:32]
         fields: dict[str, str | int] = {
             "owner": owner,
             "size": size,
