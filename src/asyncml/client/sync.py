@@ -189,8 +189,7 @@ class Client:
         body: Any = None,
         **kwargs: Any,
     ) -> Any:
-        """``body``: makes the request's content anew for each attempt (a stream)."""
-        attempt = 0
+        attempt = 0  # body(): the content, made anew for each attempt (a stream)
         while True:
             try:
                 if body is not None:
@@ -226,9 +225,6 @@ class Client:
         )
         return FileRef.from_json(data)
 
-    def _with_uploads(self, input: Mapping[str, Any] | None) -> Any:
-        return uploading(input, lambda path: self.upload(path).url)
-
     # ---- jobs -----------------------------------------------------------------------------
 
     def submit(
@@ -255,7 +251,7 @@ class Client:
             safe=True,  # always sent with an Idempotency-Key
             json=_core.job_body(
                 task,
-                self._with_uploads(input),
+                uploading(input, lambda path: self.upload(path).url),
                 webhook,
                 webhook_events,
                 _core.schedule(priority, deadline, start_within_s, timeout_s),
