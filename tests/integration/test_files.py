@@ -65,6 +65,8 @@ def test_a_5_mb_local_wav_through_asyncml_run(
     assert line["result"]["bytes_fetched"] < 1_000_000  # read in blocks, not whole
     job = api.client.get(f"/v1/jobs/{line['id']}").json()
     assert job["input"]["url"].startswith("asyncml://files/")
+    missing = CliRunner().invoke(main, ["run", "audio.length", "./y.wav", "--url", api.url])
+    assert missing.exit_code == 2 and "./y.wav: no such file" in missing.output
 
 
 def test_uploads_over_the_cap_are_413(api: Stack) -> None:

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 import click
 
+from asyncml.console.common import USAGE, CommandError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -68,8 +70,13 @@ def schedule_options(func: F) -> F:
 
 def local_file(value: str) -> str | Path:
     """An argument naming a local file becomes a ``Path`` (the client uploads it); URLs,
-    data: URIs and anything else stay as given."""
+    data: URIs and anything else stay as given. One written as a path (``./a.wav``,
+    ``/data/a.wav``, ``~/a.wav``) that names no file is a usage error."""
     if "://" in value or value[:5].lower() == "data:":
         return value
     path = Path(value).expanduser()
-    return path if path.is_file() else value
+    if path.is_file():
+        return path
+    if value.startswith(("./", "../", "/", "~")):
+        raise CommandError(f"{value}: no such file", USAGE)
+    return value
