@@ -84,6 +84,15 @@ def test_a_job_past_its_deadline_never_runs(busy: Stack) -> None:
     job = busy.wait_job(job_id, timeout=30)
     assert job["status"] == "expired" and job["attempts"] == 0 and job["result"] is None
     assert job["deadline"] is not None
+    # Its event stream tells it, and ends; resumed after its last event there is nothing.
+    stream = busy.client.get(f"/v1/jobs/{job_id}/events", timeout=10).text
+    assert [line for line in stream.splitlines() if line.startswith("event:")] == [
+        "event: queued",
+        "event: expired",
+    ]
+    last = [line for line in stream.splitlines() if line.startswith("id:")][-1][3:].strip()
+    resumed = busy.client.get(f"/v1/jobs/{job_id}/events", headers={"Last-Event-ID": last})
+    assert resumed.status_code == 204
 
 
 def test_a_jobs_own_time_limit(busy: Stack) -> None:
