@@ -25,6 +25,14 @@ from urllib.parse import unquote_to_bytes
 
 FILE_URL_PREFIX = "asyncml://files/"
 _FILE_ID = re.compile(r"^[0-9a-f]{32}$")
+# What the API checks as a reference in any input string: a whole file URL, or a data: URI
+# by RFC 2397's grammar up to its comma (so a text that merely starts with "data: " or
+# mentions a file URL in prose is left alone).
+_TOKEN = r"[\w!#$&^.+-]+"
+_DATA_URI_HEAD = re.compile(
+    rf"^data:(?:{_TOKEN}/{_TOKEN})?(?:;{_TOKEN}=[^;,\s]+)*(?:;base64)?,", re.IGNORECASE
+)
+_FILE_URL = re.compile(rf"^{re.escape(FILE_URL_PREFIX)}\S*$")
 DEFAULT_DATA_TYPE = "text/plain;charset=US-ASCII"
 
 
@@ -73,7 +81,7 @@ def parse_data_uri(uri: str) -> tuple[str, bytes]:
 def references(value: Any, path: str = "input") -> Iterator[tuple[str, str]]:
     """``(where, string)`` for every file URL and data: URI in a JSON value."""
     if isinstance(value, str):
-        if is_file_url(value) or is_data_uri(value):
+        if _FILE_URL.match(value) or _DATA_URI_HEAD.match(value):
             yield path, value
     elif isinstance(value, dict):
         for key, item in value.items():

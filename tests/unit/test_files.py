@@ -106,10 +106,16 @@ def test_data_uris() -> None:
 
 def test_references_are_found_anywhere_in_an_input() -> None:
     file_url = sources.file_url("a" * 32)
-    payload = {"url": file_url, "more": [{"x": "DATA:,x"}, "http://example.com"], "n": 1}
+    payload = {
+        "url": file_url,
+        "more": [{"x": "DATA:,x"}, "http://example.com", "data:text/plain;charset=utf-8,hé"],
+        "n": 1,
+        "prose": ["data: the numbers, as shown", f"see {file_url} later", f"{file_url} later"],
+    }
     assert list(sources.references(payload)) == [
         ("input.url", file_url),
         ("input.more.0.x", "DATA:,x"),
+        ("input.more.2", "data:text/plain;charset=utf-8,hé"),
     ]
     with pytest.raises(ValueError, match="32 hex digits"):
         sources.file_id("asyncml://files/../../etc")
