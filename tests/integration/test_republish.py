@@ -21,6 +21,7 @@ import pytest
 import redis
 from kombu import Connection, Queue
 
+from asyncml.api.wire import redis_list
 from asyncml.metrics.recording import METRICS_KEY
 from asyncml.settings import Settings
 from asyncml.store import JobStore
@@ -96,9 +97,10 @@ def test_a_job_whose_message_was_lost_runs_exactly_once(
         hooked = submit("a", webhook=hook)
         lost = {hooked, submit("b"), submit("c")}
         kept = {submit("d"), submit("e")}
-        assert broker.llen("audio") == 5
-        assert drop_messages(broker, "audio", lost) == 3
-        assert broker.llen("audio") == 2
+        waiting = redis_list("audio", 0)  # the list of jobs of the default priority
+        assert broker.llen(waiting) == 5
+        assert drop_messages(broker, waiting, lost) == 3
+        assert broker.llen(waiting) == 2
 
         stack.start_worker(queues="audio,euro,webhooks")
         done = [stack.wait_job(job_id, timeout=40) for job_id in [*lost, *kept]]
@@ -153,7 +155,7 @@ def test_a_started_job_whose_worker_and_message_are_gone_runs_again(
                 assert conn.default_channel.queue_purge("audio") == 2
         else:
             broker, _ = clients(env)
-            assert broker.delete("audio") == 1
+            assert broker.delete(redis_list("audio", 0)) == 1
             broker.close()
         # A worker took each message, started the job and died with it; no message is left.
         assert jobs.start(stranded, max_attempts=3, lease_s=0).run

@@ -18,6 +18,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
+from asyncml.api.wire import redis_list
 from asyncml.metrics.exposition import (
     RequestMetrics,
     queue_families,
@@ -155,6 +156,20 @@ def test_kustomize_renders(layout: str) -> None:
         t["type"] for so in by_kind(docs, "ScaledObject").values() for t in so["spec"]["triggers"]
     }
     assert triggers == {"rabbitmq" if layout == "base" else "redis"}
+
+
+def test_redis_scalers_follow_every_priority_list() -> None:
+    """KEDA on a Redis broker counts the lists the API pushes to: one per priority step."""
+    kustomization = yaml.safe_load((K8S / "redis-broker" / "kustomization.yaml").read_text())
+    watched: dict[str, set[str]] = {}
+    for patch in kustomization["patches"]:
+        if "target" in patch and "triggers" in patch.get("patch", ""):
+            triggers = yaml.safe_load(patch["patch"])[0]["value"]
+            name = patch["target"]["name"].removeprefix("asyncml-worker-")
+            watched[name] = {t["metadata"]["listName"] for t in triggers}
+    for queue in QUEUES:
+        if queue not in SERVICE_QUEUES:
+            assert watched[queue] == {redis_list(queue, p) for p in range(10)}, queue
 
 
 def test_every_queue_has_a_worker_deployment_and_a_scaler() -> None:

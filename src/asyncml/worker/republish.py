@@ -55,6 +55,7 @@ import redis
 from celery import Celery, bootsteps
 
 from asyncml.metrics.recording import METRICS_KEY, PREFIX, queued_key, running_key
+from asyncml.scheduling import JobOptions, broker_priority
 from asyncml.settings import Settings
 from asyncml.store import job_key
 from asyncml.worker.brokerview import BrokerView
@@ -182,19 +183,31 @@ def still_queued(
     known: Mapping[str, str],
     *,
     stranded_before: float | None = None,
-) -> dict[str, tuple[str, Any, str | None]]:
-    """``{job id: (task name, input, version)}`` for the jobs that are still queued, of the
-    tasks in ``known`` (task name -> Celery name). Drops from the waiting set the jobs whose
-    record has expired. With ``stranded_before``: the jobs still started whose lease lapsed
-    before that time instead (and the running set is the one cleaned)."""
+) -> dict[str, tuple[str, Any, str | None, JobOptions]]:
+    """``{job id: (task name, input, version, options)}`` for the jobs that are still
+    queued, of the tasks in ``known`` (task name -> Celery name). Drops from the waiting set
+    the jobs whose record has expired. With ``stranded_before``: the jobs still started
+    whose lease lapsed before that time instead (and the running set is the one cleaned)."""
     job_ids = list(job_ids)
     with client.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
-            pipe.hmget(job_key(job_id), "status", "task", "input", "version", "lease_until")
+            pipe.hmget(
+                job_key(job_id),
+                "status",
+                "task",
+                "input",
+                "version",
+                "lease_until",
+                "priority",
+                "deadline",
+                "timeout_s",
+            )
         rows = pipe.execute()
-    found: dict[str, tuple[str, Any, str | None]] = {}
+    found: dict[str, tuple[str, Any, str | None, JobOptions]] = {}
     expired = []
-    for job_id, (status, task, payload, version, lease) in zip(job_ids, rows, strict=True):
+    for job_id, (status, task, payload, version, lease, *options) in zip(
+        job_ids, rows, strict=True
+    ):
         if stranded_before is None:
             wanted = status == b"queued"
         else:
@@ -206,6 +219,7 @@ def still_queued(
                 _text(task),
                 orjson.loads(payload),
                 _text(version) if version else None,
+                JobOptions.from_record(*options),
             )
     if expired:
         index = queued_key(queue) if stranded_before is None else running_key(queue)
@@ -323,18 +337,19 @@ class Republisher:
         self,
         store: redis.Redis,
         queue: str,
-        jobs: Mapping[str, tuple[str, Any, str | None]],
+        jobs: Mapping[str, tuple[str, Any, str | None, JobOptions]],
         why: str,
     ) -> list[str]:
         sent: list[str] = []
         try:
-            for job_id, (task, payload, version) in jobs.items():
+            for job_id, (task, payload, version, options) in jobs.items():
                 self.app.send_task(
                     self.celery_names[task],
                     args=(job_id, payload),
                     kwargs={"version": version},
                     task_id=job_id,
                     queue=queue,
+                    **self.scheduling(self.celery_names[task], options),
                 )
                 sent.append(job_id)
                 store.hincrby(METRICS_KEY, f"republished|{task}", 1)
@@ -342,6 +357,18 @@ class Republisher:
         finally:
             forget(store, queue, set(jobs) - set(sent))
         return sent
+
+    def scheduling(self, celery_name: str, options: JobOptions) -> dict[str, Any]:
+        """``send_task`` options that carry the job's priority and own time limit, as the
+        API published them."""
+        redis_broker = self.settings.broker_is_redis
+        extra: dict[str, Any] = {"priority": broker_priority(options.priority, redis=redis_broker)}
+        task = self.app.tasks.get(celery_name)
+        soft = getattr(task, "soft_time_limit", None) or self.settings.task_soft_time_limit_s
+        hard = getattr(task, "time_limit", None) or self.settings.task_time_limit_s
+        if limits := options.time_limits(soft, hard):
+            extra["soft_time_limit"], extra["time_limit"] = limits
+        return extra
 
 
 def install(app: Celery, settings: Settings, celery_names: Mapping[str, str]) -> None:

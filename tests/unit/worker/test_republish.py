@@ -12,7 +12,9 @@ import redis
 from celery import Celery
 from pydantic import ValidationError
 
+from asyncml.api.wire import redis_list
 from asyncml.metrics.recording import METRICS_KEY, queued_key, running_key
+from asyncml.scheduling import JobOptions
 from asyncml.settings import Settings
 from asyncml.store import JobStore
 from asyncml.worker.app import create_celery
@@ -130,7 +132,8 @@ def test_still_queued_reads_what_to_send_and_drops_expired_jobs(store: JobStore)
     store.start(started, max_attempts=3, lease_s=15)
     store.redis.delete(f"asyncml:job:{expired}")  # its record expired while it waited
     found = still_queued(store.redis, "audio", [queued, started, expired], KNOWN)
-    assert found == {queued: ("audio.length", {"url": "http://example.com/a.wav"}, None)}
+    options = JobOptions()
+    assert found == {queued: ("audio.length", {"url": "http://example.com/a.wav"}, None, options)}
     assert store.redis.zscore(queued_key("audio"), expired) is None
     assert store.redis.zscore(queued_key("audio"), queued) is not None
 
@@ -193,7 +196,11 @@ def test_a_stranded_job_is_sent_again_and_its_attempt_counted(
         assert republisher.run_stranded_pass(store.redis, view, "audio", now=now + 1) == []
     finally:
         view.close()
-    sent = [orjson.loads(m)["headers"]["id"] for m in store.redis.lrange("audio", 0, -1)]
+    # held went out without a priority (kombu's first list), the copy with the job's own
+    queued = [
+        m for key in ("audio", redis_list("audio", 0)) for m in store.redis.lrange(key, 0, -1)
+    ]
+    sent = [orjson.loads(m)["headers"]["id"] for m in queued]
     assert sorted(sent) == sorted([held, stranded])
     # The copy runs the job as its second attempt; at the attempt limit it ends worker_lost.
     store.renew(stranded, -1)  # (the pass above was given a clock AFTER seconds ahead)
@@ -239,7 +246,8 @@ def test_broker_view_names_the_jobs_without_a_message(celery: Celery) -> None:
 def test_a_lost_job_is_sent_again_as_the_api_sends_it(
     store: JobStore, celery: Celery, settings: Settings
 ) -> None:
-    lost, _ = create({"url": "http://example.com/lost.wav"})
+    urgent = JobOptions(priority=9, timeout_s=3)
+    lost, _ = create({"url": "http://example.com/lost.wav"}, options=urgent)
     kept, _ = create({"url": "http://example.com/kept.wav"})
     # kept's message waits in the broker (a backlog); lost's was dropped by a killed worker.
     celery.send_task("asyncml.audio.length", args=(kept, {"url": "u"}), task_id=kept, queue="audio")
@@ -255,10 +263,12 @@ def test_a_lost_job_is_sent_again_as_the_api_sends_it(
         assert republisher.run_pass(store.redis, view, "audio", now=now + AFTER + 1) == []
     finally:
         view.close()
-    raw = store.redis.lrange("audio", 0, -1)
+    # In the list of its priority, with its own time limits (hard, soft): as the API sent it.
+    raw = store.redis.lrange(redis_list("audio", 9), 0, -1)
     messages = [orjson.loads(m) for m in raw]
     sent = next(m for m in messages if m["headers"]["id"] == lost)
     assert sent["headers"]["task"] == "asyncml.audio.length"
+    assert sent["headers"]["timelimit"] == [33, 3]  # soft 3 s, then the task's 30 s of grace
     assert sent["properties"]["delivery_info"]["routing_key"] == "audio"
     body = orjson.loads(base64.b64decode(sent["body"]))
     assert body[0] == [lost, {"url": "http://example.com/lost.wav"}]
