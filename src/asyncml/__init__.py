@@ -4,7 +4,8 @@ The public surface (pinned by ``tests/unit/test_public_api.py``):
 
 - serving a model: ``task`` (the class decorator), ``Context`` (what ``run`` gets as
   ``ctx``), ``TaskError`` (fail a job with a stable code); ``asyncml.testing`` runs a task
-  in-process for unit tests;
+  in-process for unit tests; ``Batch`` and ``BatchContext`` for a task that runs many
+  jobs in one call (``run_batch``);
 - calling asyncml: ``Client`` and ``AsyncClient`` (the SDK, over HTTP only).
 """
 
@@ -16,6 +17,8 @@ if TYPE_CHECKING:  # type checkers see the real names; at run time they load on 
     from asyncml.authoring import Context as Context
     from asyncml.authoring import TaskError as TaskError
     from asyncml.authoring import task as task
+    from asyncml.batching import Batch as Batch
+    from asyncml.batching import BatchContext as BatchContext
     from asyncml.client import AsyncClient as AsyncClient
     from asyncml.client import Client as Client
 
@@ -25,9 +28,20 @@ _LAZY = {
     "task": "asyncml.authoring",
     "Context": "asyncml.authoring",
     "TaskError": "asyncml.authoring",
+    "Batch": "asyncml.batching",
+    "BatchContext": "asyncml.batching",
 }
 
-__all__ = ["AsyncClient", "Client", "Context", "TaskError", "__version__", "task"]
+__all__ = [
+    "AsyncClient",
+    "Batch",
+    "BatchContext",
+    "Client",
+    "Context",
+    "TaskError",
+    "__version__",
+    "task",
+]
 
 
 def __getattr__(name: str) -> object:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from asyncml.authoring import Context, TaskDefinition
 from asyncml.errors import JobError
 from asyncml.metrics.recording import record_expired
+from asyncml.worker import batches
 from asyncml.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ class JobTask(Task):  # type: ignore[misc]
     # Per process (a fork gets its own): set-up instances, and when a setup() last failed.
     _instances: dict[str, tuple[int, Any]]
     _setup_failed: dict[str, tuple[int, float, str]]
+    # The jobs of the batch running in this process (asyncml.worker.batches), if any.
+    batch_ids: list[str] = []
 
     def run_job(self, job_id: str, payload: dict[str, Any], version: str | None) -> None:
         ctx = self.context
@@ -99,7 +102,7 @@ class JobTask(Task):  # type: ignore[misc]
             )
             raise self.retry(countdown=SETUP_RETRY_S, max_retries=None) from None
         try:
-            claim = ctx.store.start(job_id, self._max_attempts(definition), ctx.settings.lease_s)
+            claim = ctx.store.start(job_id, self.max_attempts(definition), ctx.settings.lease_s)
             if claim.outcome == "busy":
                 # Another worker holds it (a broker redelivery): look again when its lease
                 # would have lapsed, so the job runs if that worker has died.
@@ -121,8 +124,11 @@ class JobTask(Task):  # type: ignore[misc]
                 return
             log.info("job %s: %s attempt %s", job_id, definition.key, claim.detail)
             started = time.monotonic()
-            with ctx.leases.hold(job_id):
-                outcome = self._execute(definition, instance, job_id, payload)
+            if definition.batch is not None:
+                outcome = batches.run(self, definition, instance, job_id, payload)
+            else:
+                with ctx.leases.hold(job_id):
+                    outcome = self._execute(definition, instance, job_id, payload)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             delay = STORE_RETRY_DELAYS[min(self.request.retries, len(STORE_RETRY_DELAYS) - 1)]
             log.warning("job %s: store unreachable (%s); retrying in %ss", job_id, exc, delay)
@@ -164,10 +170,10 @@ class JobTask(Task):  # type: ignore[misc]
         self._setup_failed.pop(key, None)
         return instance
 
-    def _max_attempts(self, definition: TaskDefinition) -> int:
+    def max_attempts(self, definition: TaskDefinition) -> int:
         return definition.limits.max_attempts or self.context.settings.max_attempts
 
-    def _job_context(self, job_id: str) -> Context:
+    def job_context(self, job_id: str) -> Context:
         store = self.context.store
         name = self.newest.name
 
@@ -197,7 +203,7 @@ class JobTask(Task):  # type: ignore[misc]
     ) -> Outcome:
         try:
             value = definition.input_model.model_validate(payload)
-            result = instance.run(value, self._job_context(job_id))
+            result = instance.run(value, self.job_context(job_id))
             output = _output(definition, result)
         except ValidationError as exc:
             return self._fail(job_id, "invalid_input", _validation_message(exc))
@@ -207,7 +213,7 @@ class JobTask(Task):  # type: ignore[misc]
         except JobError as exc:
             return self._fail(job_id, exc.code, exc.message)
         except SoftTimeLimitExceeded:
-            return self._fail(job_id, "timeout", self._timeout_message())
+            return self._fail(job_id, "timeout", self.timeout_message())
         except Terminated:  # a solo process stopped it: the store already says canceled
             return Outcome("canceled", "ok")
         except (redis.ConnectionError, redis.TimeoutError):
@@ -222,7 +228,7 @@ class JobTask(Task):  # type: ignore[misc]
             "failed", self.context.store.fail(job_id, code, message), f"{code}: {message}"
         )
 
-    def _timeout_message(self) -> str:
+    def timeout_message(self) -> str:
         limit = self.soft_time_limit or self.context.settings.task_soft_time_limit_s
         return f"the job ran longer than its {limit}s limit and was stopped"
 
@@ -232,11 +238,13 @@ class JobTask(Task):  # type: ignore[misc]
             self.record_hard_timeout(task_id)
 
     def record_hard_timeout(self, job_id: str) -> None:
-        """The job was stopped at the hard limit (by prefork's pool or a solo watchdog)."""
-        try:
-            self.context.store.fail(job_id, "timeout", self._timeout_message())
-        except redis.RedisError:
-            log.exception("job %s: could not record the hard timeout", job_id)
+        """The job was stopped at the hard limit (by prefork's pool or a solo watchdog);
+        with it, the rest of its batch where this process ran one (a solo watchdog)."""
+        for stopped in self.batch_ids if job_id in self.batch_ids else [job_id]:
+            try:
+                self.context.store.fail(stopped, "timeout", self.timeout_message())
+            except redis.RedisError:
+                log.exception("job %s: could not record the hard timeout", stopped)
 
 
 def _report(job_id: str, outcome: Outcome, seconds: float) -> None:
