@@ -1,6 +1,8 @@
 """Batched fixture tasks (queue ``batch``): how a worker gathers, runs and records batches.
 
-Loaded by test workers with ``--tasks tests.plugins.batch_tasks``.
+Loaded by test workers with ``--tasks tests.plugins.batch_tasks``. A batch holds (sleeps up
+to its items' ``hold_s``) only while the file named by ``ASYNCML_FIXTURE_HOLD`` exists, so a
+test can keep a batch running until it has killed its worker, then let the rerun go fast.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import asyncml
 class Number(BaseModel):
     n: int = Field(ge=0)
     fail: bool = False  # this item comes back as a TaskError: its job alone fails
-    hold_s: float = Field(default=0, ge=0, le=30)  # the batch takes as long as its longest
+    hold_s: float = Field(default=0, ge=0, le=30)  # see ASYNCML_FIXTURE_HOLD above
 
 
 class Squared(BaseModel):
@@ -35,7 +37,13 @@ class Square:
         hold = max(item.hold_s for item in inputs)
         ctx.progress(0, total=1, message="started")
         start = time.monotonic()
-        while time.monotonic() - start < hold and not all(job.cancelled for job in ctx):
+        held = os.environ.get("ASYNCML_FIXTURE_HOLD", "")
+        while (
+            held
+            and os.path.exists(held)
+            and time.monotonic() - start < hold
+            and not all(job.cancelled for job in ctx)
+        ):
             time.sleep(0.05)
         for job in ctx:  # per job: each reports its own (a final report always goes)
             job.progress(1, total=1, message=f"{job.job_id} done")
