@@ -94,8 +94,10 @@ def run(
 
 
 def gather(task: JobTask, definition: TaskDefinition, drain: Drain) -> list[Item]:
-    """Up to ``max_size - 1`` more claimed jobs of ``definition`` from its queue: none when
-    nothing waits; while messages keep coming, for at most ``max_wait_ms``."""
+    """Up to ``max_size - 1`` more claimed jobs of ``definition`` from its queue. Messages
+    already waiting are taken at once; once the queue runs dry, more are waited for until
+    ``max_wait_ms`` after the first job, unless nothing at all was waiting behind it (a
+    trickle: the job runs alone at once)."""
     batch = definition.batch
     assert batch is not None
     deadline = time.monotonic() + batch.max_wait_ms / 1000
@@ -120,8 +122,6 @@ def gather(task: JobTask, definition: TaskDefinition, drain: Drain) -> list[Item
             raise
         if joined:
             items.append(item)
-        if time.monotonic() >= deadline:
-            break
     return items
 
 
