@@ -48,12 +48,16 @@ class TaskError(JobError):
     """Fail the job with a stable ``code`` clients may branch on, and a message for people.
 
     ``raise asyncml.TaskError("no_speech", "the audio holds no speech")``
+
+    With ``retryable=True`` (a model server that is busy, an origin that is down) the job
+    runs again after a backoff, up to the task's ``max_attempts``; each failed attempt's
+    error is kept on the job (``attempt_errors``) and only the final outcome is sent.
     """
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, retryable: bool = False) -> None:
         if not CODE_PATTERN.match(code):
             raise ValueError(f"TaskError code {code!r}: use lower_snake_case, e.g. 'no_speech'")
-        super().__init__(message, code=code)
+        super().__init__(message, code=code, retryable=retryable)
 
 
 class TaskDefinitionError(TypeError):

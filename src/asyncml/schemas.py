@@ -48,6 +48,11 @@ class ErrorInfo(BaseModel):
     message: str = Field(description="what went wrong and what to do about it")
 
 
+class AttemptError(ErrorInfo):
+    attempt: int = Field(description="the attempt that failed (1 for the first run)")
+    at: dt.datetime = Field(description="when it failed")
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -169,6 +174,11 @@ class Job(BaseModel):
     result: Any | None = None
     error: ErrorInfo | None = None
     attempts: int = 0
+    attempt_errors: list[AttemptError] | None = Field(
+        default=None,
+        description="the errors of earlier attempts that were retried (a retryable error), "
+        "oldest first; the final one, if the job failed, is `error`",
+    )
     queue_position: int | None = Field(
         default=None,
         description="while queued: jobs on its queue accepted before it that have not started "

@@ -9,7 +9,7 @@ import asyncml
 from asyncml.authoring import TaskDefinitionError, definition_of
 from asyncml.batching import BatchDefinitionError
 from asyncml.testing import TaskRunner
-from tests.plugins.batch_tasks import Number, Square, SquareAllFail, Squared
+from tests.plugins.runtime_tasks import Number, Square, SquareAllFail, Squared
 
 
 class In(BaseModel):

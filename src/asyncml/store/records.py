@@ -18,7 +18,7 @@ import orjson
 
 from asyncml.events import EMIT_LUA, WEBHOOK_DUE_KEY, WebhookTarget, event_log_key
 from asyncml.metrics.recording import LUA_HOOKS
-from asyncml.schemas import ErrorInfo, Job, JobStatus, Progress
+from asyncml.schemas import AttemptError, ErrorInfo, Job, JobStatus, Progress
 
 PREFIX = "asyncml"
 EVENTS_PATTERN = f"{PREFIX}:ev:*"
@@ -119,6 +119,37 @@ return {'ok', tostring(attempts)}
 """
 )
 
+# KEYS: job, event log. ARGV: max attempts, error json (no closing brace: the attempt and
+#   time are added here), now, first delay, longest delay, jitter factor, channel
+# A retryable failure of a running job: while attempts remain, its error joins
+# ``attempt_errors`` and the job stays started, leased until its retry is due (a delivery
+# before then waits), with no terminal event (webhooks go out for the final outcome only).
+# Returns {'retry', '<seconds until the retry>'}, {'final', '<attempts>'} when none remain,
+# or {'gone', '<status>'} when the job is no longer running (canceled meanwhile).
+_RETRY = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'started' then return {'gone', status or 'missing'} end
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+if attempts >= tonumber(ARGV[1]) then return {'final', tostring(attempts)} end
+local delay = math.min(tonumber(ARGV[5]), tonumber(ARGV[4]) * 2 ^ (attempts - 1))
+delay = delay * tonumber(ARGV[6])
+local entry = ARGV[2] .. ',"attempt":' .. attempts .. ',"at":' .. ARGV[3] .. '}'
+local seen = redis.call('HGET', KEYS[1], 'attempt_errors')
+if seen then
+  entry = string.sub(seen, 1, -2) .. ',' .. entry .. ']'
+else
+  entry = '[' .. entry .. ']'
+end
+local due = tonumber(ARGV[3]) + delay
+redis.call('HSET', KEYS[1], 'attempt_errors', entry, 'lease_until', tostring(due),
+  'retry_at', tostring(due))
+redis.call('HDEL', KEYS[1], 'progress')
+redis.call('XADD', KEYS[2], '*', 'status', 'started', 'at', ARGV[3], 'attempts', tostring(attempts),
+  'retry_at', tostring(due))
+redis.call('PUBLISH', ARGV[7], 'retry')
+return {'retry', tostring(delay)}
+"""
+
 # KEYS: job. ARGV: lease_until
 _RENEW = """
 if redis.call('HGET', KEYS[1], 'status') == 'started' then
@@ -194,6 +225,7 @@ def decode(raw: Mapping[Any, Any]) -> StoredJob | None:
     result = raw.get(b"result")
     version = raw.get(b"version")
     progress = raw.get(b"progress")
+    retried = raw.get(b"attempt_errors")
     job = Job(
         id=raw[b"id"].decode(),
         task=raw[b"task"].decode(),
@@ -204,6 +236,7 @@ def decode(raw: Mapping[Any, Any]) -> StoredJob | None:
         result=orjson.loads(result) if result else None,
         error=ErrorInfo(**orjson.loads(error)) if error else None,
         attempts=int(raw.get(b"attempts", b"0")),
+        attempt_errors=[AttemptError(**e) for e in orjson.loads(retried)] if retried else None,
         created_at=dt.datetime.fromtimestamp(created, tz=dt.UTC),
         started_at=_ts(raw.get(b"started_at")),
         finished_at=_ts(raw.get(b"finished_at")),

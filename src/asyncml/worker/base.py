@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from asyncml.authoring import Context, TaskDefinition
 from asyncml.errors import JobError
 from asyncml.metrics.recording import record_expired
-from asyncml.worker import batches
+from asyncml.worker import batches, retries
 from asyncml.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -49,9 +49,10 @@ class JobNotSucceededError(Exception):
 class Outcome:
     """What one run made of a job."""
 
-    status: str  # succeeded, failed or canceled
+    status: str  # succeeded, failed, canceled, or retrying (asyncml.worker.retries)
     stored: str  # the store's answer: "ok", or the status the job already had (canceled…)
     error: str = ""  # "code: message" of a failure
+    retry_in: float = 0.0  # retrying: seconds until the next attempt
 
     @property
     def final(self) -> str:
@@ -133,6 +134,8 @@ class JobTask(Task):  # type: ignore[misc]
             delay = STORE_RETRY_DELAYS[min(self.request.retries, len(STORE_RETRY_DELAYS) - 1)]
             log.warning("job %s: store unreachable (%s); retrying in %ss", job_id, exc, delay)
             raise self.retry(countdown=delay, max_retries=STORE_MAX_RETRIES) from exc
+        if outcome.status == "retrying":  # its failure is recorded as an attempt to retry
+            raise self.retry(countdown=outcome.retry_in, max_retries=None)
         _report(job_id, outcome, time.monotonic() - started)
 
     def _ready_instance(self, definition: TaskDefinition) -> Any:
@@ -211,7 +214,7 @@ class JobTask(Task):  # type: ignore[misc]
             log.error("job %s: %s", job_id, exc)
             return self._fail(job_id, "internal_error", str(exc))
         except JobError as exc:
-            return self._fail(job_id, exc.code, exc.message)
+            return self._job_error(definition, job_id, exc)
         except SoftTimeLimitExceeded:
             return self._fail(job_id, "timeout", self.timeout_message())
         except Terminated:  # a solo process stopped it: the store already says canceled
@@ -222,6 +225,14 @@ class JobTask(Task):  # type: ignore[misc]
             log.exception("job %s: unexpected error", job_id)
             return self._fail(job_id, "internal_error", f"unexpected {type(exc).__name__}: {exc}")
         return Outcome("succeeded", self.context.store.succeed(job_id, output))
+
+    def _job_error(self, definition: TaskDefinition, job_id: str, exc: JobError) -> Outcome:
+        """A retryable error with attempts left is retried (asyncml.worker.retries); any
+        other is the job's failure."""
+        delay = retries.retry_in(self, definition, job_id, exc)
+        if delay is not None:
+            return Outcome("retrying", "ok", f"{exc.code}: {exc.message}", delay)
+        return self._fail(job_id, exc.code, exc.message)
 
     def _fail(self, job_id: str, code: str, message: str) -> Outcome:
         return Outcome(

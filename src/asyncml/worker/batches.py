@@ -27,6 +27,7 @@ from asyncml.authoring import TaskDefinition
 from asyncml.batching import BatchContext, check_outputs
 from asyncml.errors import JobError
 from asyncml.metrics.recording import record_batch, record_expired
+from asyncml.worker import retries
 from asyncml.worker.drain import Delivery, Drain
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class Item:
     delivery: Delivery | None = None
     value: BaseModel | None = None
     result: tuple[str, Any] = field(default=("failed", ("internal_error", "not run")))
+    error: JobError | None = None  # the task's own error for this job (maybe retryable)
 
 
 def run(
@@ -73,7 +75,7 @@ def run(
             execute(task, definition, instance, items)
             first = None
             for item in items:
-                outcome = record(task, item)
+                outcome = record(task, definition, item)
                 if item.delivery is None:
                     first = outcome
                     continue
@@ -148,12 +150,7 @@ def claim(task: JobTask, definition: TaskDefinition, item: Item) -> bool:
     if found.outcome == "busy":  # a live worker holds it: as run_job's retry does
         delay = math.ceil(float(found.detail)) + 1
         log.info("job %s: held by another worker; checking again in %ss", item.job_id, delay)
-        task.apply_async(
-            args=(item.job_id, item.payload),
-            kwargs={"version": item.delivery.version} if item.delivery.version else {},
-            task_id=item.job_id,
-            countdown=delay,
-        )
+        _send_again(task, item, delay)
     elif found.outcome == "missing":
         log.warning("job %s: no record in this worker's store; dropping it", item.job_id)
         record_expired(store.redis, definition.name)
@@ -161,6 +158,18 @@ def claim(task: JobTask, definition: TaskDefinition, item: Item) -> bool:
         log.info("job %s: %s (%s), not running it", item.job_id, found.outcome, found.detail)
     task.context.drain.ack(item.delivery)
     return False
+
+
+def _send_again(task: JobTask, item: Item, delay: float) -> None:
+    """Publish a taken job's task anew with a countdown (its message is acked after)."""
+    assert item.delivery is not None
+    version = item.delivery.version
+    task.apply_async(
+        args=(item.job_id, item.payload),
+        kwargs={"version": version} if version else {},
+        task_id=item.job_id,
+        countdown=delay,
+    )
 
 
 def execute(task: JobTask, definition: TaskDefinition, instance: Any, items: list[Item]) -> None:
@@ -182,6 +191,8 @@ def execute(task: JobTask, definition: TaskDefinition, instance: Any, items: lis
     try:
         outputs = check_outputs(instance.run_batch([i.value for i in valid], batch_ctx), len(valid))
     except JobError as exc:
+        for item in valid:
+            item.error = exc
         return _fail_all(valid, exc.code, exc.message)
     except SoftTimeLimitExceeded:
         return _fail_all(valid, "timeout", task.timeout_message())
@@ -192,7 +203,7 @@ def execute(task: JobTask, definition: TaskDefinition, instance: Any, items: lis
         return _fail_all(valid, "internal_error", f"unexpected {type(exc).__name__}: {exc}")
     for item, out in zip(valid, outputs, strict=True):
         if isinstance(out, JobError):
-            item.result = ("failed", (out.code, out.message))
+            item.result, item.error = ("failed", (out.code, out.message)), out
         elif isinstance(out, BaseException):
             log.error("job %s: its batch item failed: %r", item.job_id, out)
             item.result = ("failed", ("internal_error", f"unexpected {type(out).__name__}: {out}"))
@@ -208,9 +219,17 @@ def _fail_all(items: list[Item], code: str, message: str) -> None:
         item.result = ("failed", (code, message))
 
 
-def record(task: JobTask, item: Item) -> Outcome:
+def record(task: JobTask, definition: TaskDefinition, item: Item) -> Outcome:
+    """Store the item's outcome; a retryable error with attempts left is sent again with
+    its backoff instead (the job Celery delivered: by the caller, with Celery's retry)."""
     from asyncml.worker.base import Outcome
 
+    if item.error is not None:
+        delay = retries.retry_in(task, definition, item.job_id, item.error)
+        if delay is not None:
+            if item.delivery is not None:
+                _send_again(task, item, delay)
+            return Outcome("retrying", "ok", f"{item.error.code}: {item.error.message}", delay)
     status, detail = item.result
     if status == "succeeded":
         return Outcome("succeeded", task.context.store.succeed(item.job_id, detail))

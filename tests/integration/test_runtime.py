@@ -1,9 +1,11 @@
-"""Dynamic batching end to end, on both brokers: real API, real worker processes running the
-batched fixture task ``fixture.square`` (``tests.plugins.batch_tasks``), real webhooks.
+"""The inference runtime end to end, on both brokers: real API, real worker processes
+running the fixture tasks of ``tests.plugins.runtime_tasks``, real webhooks.
 
-A batch is gathered from jobs already waiting, each job is recorded, evented, webhooked and
-acknowledged on its own, an item's failure fails its job alone, a job canceled while queued
-is left out; and workers SIGKILLed mid-batch lose nothing and record nothing twice.
+Batching: a batch is gathered from jobs already waiting, each job is recorded, evented,
+webhooked and acknowledged on its own, an item's failure fails its job alone, a job
+canceled while queued is left out; and workers SIGKILLed mid-batch lose nothing and record
+nothing twice. Retries: a retryable error runs the job again after a backoff, each failed
+attempt's error is kept, and one webhook goes out, for the final outcome.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from tests.integration.test_failures import finished, statuses, succeeded_events
 
 pytestmark = pytest.mark.integration
 
-TASKS = "tests.plugins.batch_tasks"
+TASKS = "tests.plugins.runtime_tasks"
 QUEUES = "batch,webhooks"
 # A killed worker's jobs come back within seconds: leases lapse after 2 s, a Redis broker
 # restores unacknowledged messages after 6 s.
@@ -39,6 +41,7 @@ FAST = {
     "ASYNCML_LEASE_S": "2",
     "ASYNCML_MAX_ATTEMPTS": "20",
     "ASYNCML_REQUEUE_AFTER_S": "2",
+    "ASYNCML_RETRY_BACKOFF_S": "0.3",
 }
 
 
@@ -195,3 +198,47 @@ def test_workers_killed_repeatedly_during_batches_lose_nothing(
     assert [j["result"]["square"] for j in bodies] == [n * n for n in range(jobs)]
     assert max(j["result"]["batch"] for j in bodies) > 1  # they did run in batches
     assert any(j["attempts"] > 1 for j in bodies)  # and kills did land on running batches
+
+
+def test_a_retryable_error_runs_the_job_again_and_only_the_final_outcome_is_sent(
+    batches: tuple[Stack, Path], receiver: Receiver
+) -> None:
+    stack, _ = batches
+    hooks = {name: f"/flaky-{stack.name}-{name}" for name in ("third", "never", "batched")}
+
+    def submit(name: str, task: str, payload: dict[str, Any]) -> str:
+        body = {"task": task, "input": payload, "webhook": f"{receiver.url}{hooks[name]}"}
+        response = stack.client.post("/v1/jobs", json=body)
+        assert response.status_code == 202, response.text
+        job_id: str = response.json()["id"]
+        return job_id
+
+    _start_worker(stack)
+    try:
+        ids = {
+            "third": submit("third", "fixture.flaky", {"times": 2}),
+            "never": submit("never", "fixture.flaky", {"times": 5}),  # max_attempts is 3
+            "batched": submit("batched", "fixture.square", {"n": 3, "flaky": 1}),
+        }
+        jobs = {name: stack.wait_job(job_id, timeout=60) for name, job_id in ids.items()}
+        got = {name: receiver.wait(path, 1) for name, path in hooks.items()}
+    finally:
+        stack.stop_workers()
+    third, never, batched = jobs["third"], jobs["never"], jobs["batched"]
+    assert third["status"] == "succeeded" and third["result"] == {"succeeded_on": 3}
+    assert third["attempts"] == 3
+    assert [(e["attempt"], e["code"]) for e in third["attempt_errors"]] == [
+        (1, "flaky"),
+        (2, "flaky"),
+    ]
+    assert third["attempt_errors"][1]["message"] == "attempt 2 fails on purpose"
+    assert third["error"] is None
+    assert never["status"] == "failed" and never["attempts"] == 3
+    assert never["error"] == {"code": "flaky", "message": "attempt 3 fails on purpose"}
+    assert [e["attempt"] for e in never["attempt_errors"]] == [1, 2]
+    assert batched["status"] == "succeeded" and batched["attempts"] == 2
+    assert batched["result"]["square"] == 9
+    # One webhook each, for the final outcome only.
+    for name, deliveries in got.items():
+        assert len(receiver.at(hooks[name])) == 1, name
+        assert deliveries[0].headers["webhook-id"] == f"msg_{ids[name]}_completed"
