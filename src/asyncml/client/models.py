@@ -31,6 +31,24 @@ class JobErrorInfo:
     message: str
 
 
+@dataclass(frozen=True)
+class AttemptErrorInfo(JobErrorInfo):
+    """The error of an attempt that was retried (a retryable error)."""
+
+    attempt: int = 0
+
+
+def _attempt_errors(value: Any) -> tuple[AttemptErrorInfo, ...]:
+    items = value if isinstance(value, list) else []
+    return tuple(
+        AttemptErrorInfo(
+            str(e.get("code", "")), str(e.get("message", "")), int(e.get("attempt", 0))
+        )
+        for e in items
+        if isinstance(e, dict)
+    )
+
+
 def _time(value: Any) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
@@ -46,6 +64,7 @@ class JobInfo:
     result: Any = None
     error: JobErrorInfo | None = None
     attempts: int = 0
+    attempt_errors: tuple[AttemptErrorInfo, ...] = ()  # of the attempts retried, oldest first
     created_at: dt.datetime | None = None
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
@@ -65,6 +84,7 @@ class JobInfo:
             if isinstance(error, dict)
             else None,
             attempts=int(data.get("attempts") or 0),
+            attempt_errors=_attempt_errors(data.get("attempt_errors")),
             created_at=_time(data.get("created_at")),
             started_at=_time(data.get("started_at")),
             finished_at=_time(data.get("finished_at")),
