@@ -60,12 +60,8 @@ def run(
     items = [Item(job_id, payload)]
     pending: list[Item] = []  # taken from the broker, not acked yet
     try:
-        for item in gather(task, definition, drain):
-            items.append(item)
-            pending.append(item)
-            held = task.context.holder
-            if held is not None and item.delivery is not None:
-                held.received(item.job_id, item.delivery.tag)
+        gather(task, definition, drain, pending)  # appends as it claims: all put back on error
+        items += pending
         record_batch(task.context.store.redis, definition.name, len(items))
         started = time.monotonic()
         task.batch_ids = [item.job_id for item in items]
@@ -95,15 +91,14 @@ def run(
                 task.context.holder.released(item.job_id)
 
 
-def gather(task: JobTask, definition: TaskDefinition, drain: Drain) -> list[Item]:
-    """Up to ``max_size - 1`` more claimed jobs of ``definition`` from its queue. Messages
-    already waiting are taken at once; once the queue runs dry, more are waited for until
-    ``max_wait_ms`` after the first job, unless nothing at all was waiting behind it (a
-    trickle: the job runs alone at once)."""
+def gather(task: JobTask, definition: TaskDefinition, drain: Drain, items: list[Item]) -> None:
+    """Append up to ``max_size - 1`` more claimed jobs of ``definition`` from its queue to
+    ``items``. Messages already waiting are taken at once; once the queue runs dry, more are
+    waited for until ``max_wait_ms`` after the first job, unless nothing at all was waiting
+    behind it (a trickle: the job runs alone at once)."""
     batch = definition.batch
     assert batch is not None
     deadline = time.monotonic() + batch.max_wait_ms / 1000
-    items: list[Item] = []
     looked = 0
     while len(items) < batch.max_size - 1:
         delivery = drain.take(definition.queue)
@@ -117,14 +112,20 @@ def gather(task: JobTask, definition: TaskDefinition, drain: Drain) -> list[Item
             drain.put_back(delivery)
             break
         item = Item(delivery.job_id, delivery.payload, delivery)
+        holder = task.context.holder
+        if holder is not None:  # a solo process's supervisor restores it if we die
+            holder.received(item.job_id, delivery.tag)
         try:
             joined = claim(task, definition, item)
         except BaseException:
             drain.put_back(delivery)
+            if holder is not None:
+                holder.released(item.job_id)
             raise
         if joined:
             items.append(item)
-    return items
+        elif holder is not None:  # acked (or sent again) by claim()
+            holder.released(item.job_id)
 
 
 def _fits(task: JobTask, definition: TaskDefinition, delivery: Delivery) -> bool:
