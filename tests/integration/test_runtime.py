@@ -166,6 +166,24 @@ def test_a_worker_killed_mid_batch_gets_every_job_back_with_its_attempt_counted(
     assert succeeded_events(store, ids) == [1] * 8
 
 
+def test_the_hard_time_limit_stops_a_batch_and_times_out_each_of_its_jobs(
+    batches: tuple[Stack, Path], store: redis.Redis
+) -> None:
+    stack, hold = batches
+    hold.touch()
+    ids = _submit(stack, range(3), hold_s=30, stubborn=True)  # past the soft limit (4 s)
+    _start_worker(stack)
+    try:
+        jobs = [stack.wait_job(job_id, timeout=60) for job_id in ids]
+    finally:
+        hold.unlink(missing_ok=True)
+        stack.stop_workers()
+    assert [(j["status"], j["error"]["code"], j["attempts"]) for j in jobs] == [
+        ("failed", "timeout", 1)
+    ] * 3
+    assert statuses(store, ids) == ["failed"] * 3  # and the killed batch's messages ran no more
+
+
 def test_workers_killed_repeatedly_during_batches_lose_nothing(
     batches: tuple[Stack, Path], store: redis.Redis
 ) -> None:

@@ -49,6 +49,12 @@ def cache_key(name: str) -> str:
     return f"{PREFIX}:cache:{name}"
 
 
+def batch_key(job_id: str) -> str:
+    """The jobs of the batch a worker runs, under its first job's id: what a prefork pool's
+    parent reads to record all of them when it kills the child at the hard time limit."""
+    return f"{PREFIX}:batch:{job_id}"
+
+
 # Lua functions the state-changing scripts call: event log and webhooks, then metrics.
 _STATE_LUA = EMIT_LUA + LUA_HOOKS
 

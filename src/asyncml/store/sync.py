@@ -20,6 +20,7 @@ from asyncml.store.records import (
     StoredJob,
     _error_json,
     _now,
+    batch_key,
     cache_key,
     decode,
     events_channel,
@@ -94,6 +95,18 @@ class JobStore:
         outcome, detail = self._retry(keys=[job_key(job_id), event_log_key(job_id)], args=args)
         answer = outcome.decode()
         return answer, float(detail) if answer != "gone" else 0.0
+
+    def batch_started(self, job_ids: list[str], ttl_s: int) -> None:
+        """Remember the jobs of a batch under its first job's id, for ``ttl_s`` at most."""
+        self.redis.set(batch_key(job_ids[0]), orjson.dumps(job_ids), ex=ttl_s)
+
+    def batch_ended(self, first: str) -> None:
+        self.redis.delete(batch_key(first))
+
+    def batch_of(self, job_id: str) -> list[str]:
+        """The jobs of the running batch that ``job_id`` started; [job_id] when none."""
+        raw = self.redis.get(batch_key(job_id))
+        return list(orjson.loads(raw)) if raw else [job_id]
 
     def cache_get(self, name: str) -> Any | None:
         raw = self.redis.get(cache_key(name))

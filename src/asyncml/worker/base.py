@@ -73,8 +73,6 @@ class JobTask(Task):  # type: ignore[misc]
     # Per process (a fork gets its own): set-up instances, and when a setup() last failed.
     _instances: dict[str, tuple[int, Any]]
     _setup_failed: dict[str, tuple[int, float, str]]
-    # The jobs of the batch running in this process (asyncml.worker.batches), if any.
-    batch_ids: list[str] = []
 
     def run_job(self, job_id: str, payload: dict[str, Any], version: str | None) -> None:
         ctx = self.context
@@ -250,12 +248,12 @@ class JobTask(Task):  # type: ignore[misc]
 
     def record_hard_timeout(self, job_id: str) -> None:
         """The job was stopped at the hard limit (by prefork's pool or a solo watchdog);
-        with it, the rest of its batch where this process ran one (a solo watchdog)."""
-        for stopped in self.batch_ids if job_id in self.batch_ids else [job_id]:
-            try:
+        with it, the rest of the batch it started, if it started one."""
+        try:
+            for stopped in self.context.store.batch_of(job_id):
                 self.context.store.fail(stopped, "timeout", self.timeout_message())
-            except redis.RedisError:
-                log.exception("job %s: could not record the hard timeout", stopped)
+        except redis.RedisError:
+            log.exception("job %s: could not record the hard timeout", job_id)
 
 
 def _report(job_id: str, outcome: Outcome, seconds: float) -> None:

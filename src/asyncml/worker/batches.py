@@ -64,7 +64,9 @@ def run(
         items += pending
         record_batch(task.context.store.redis, definition.name, len(items))
         started = time.monotonic()
-        task.batch_ids = [item.job_id for item in items]
+        if pending:  # whoever stops it at the hard limit records every job as timed out
+            hard = task.time_limit or task.context.settings.task_time_limit_s
+            task.context.store.batch_started([item.job_id for item in items], int(hard) + 60)
         with contextlib.ExitStack() as leases:
             for item in items:
                 leases.enter_context(task.context.leases.hold(item.job_id))
@@ -83,7 +85,9 @@ def run(
         assert first is not None
         return first
     finally:
-        task.batch_ids = []
+        if len(items) > 1:
+            with contextlib.suppress(redis.RedisError):
+                task.context.store.batch_ended(job_id)
         for item in pending:
             assert item.delivery is not None
             drain.put_back(item.delivery)
