@@ -84,6 +84,9 @@ class TaskDefinition:
     output_model: type[BaseModel]
     limits: Limits = field(default_factory=Limits)
     batch: Batch | None = None  # set: the worker calls run_batch with up to max_size inputs
+    # Codes of job errors that are retried (after a backoff, up to max_attempts) even when
+    # not raised with retryable=True: e.g. "download_failed" for an origin known to flap.
+    retry_on: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
@@ -110,6 +113,8 @@ class TaskDefinition:
                 "max_attempts": self.limits.max_attempts,
             },
         }
+        if self.retry_on:  # only when set, as batch
+            body["retry_on"] = sorted(self.retry_on)
         if self.batch is not None:  # only then: other tasks' schema hashes stay as they were
             body["batch"] = {"max_size": self.batch.max_size, "max_wait_ms": self.batch.max_wait_ms}
         digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
@@ -127,6 +132,7 @@ def task(
     time_limit_s: int | None = None,
     max_attempts: int | None = None,
     batch: Batch | None = None,
+    retry_on: tuple[str, ...] = (),
 ) -> Callable[[C], C]:
     """Declare a class as an asyncml task; the class itself is returned unchanged.
 
@@ -134,6 +140,8 @@ def task(
     ``max_attempts`` default to the worker's settings (``ASYNCML_TASK_*``). With
     ``batch=asyncml.Batch(...)`` the class implements ``run_batch(self, inputs, ctx)``
     instead of ``run`` (see ``asyncml.batching``); time limits then hold per batch.
+    ``retry_on`` names error codes that are retried with a backoff, up to ``max_attempts``,
+    as a ``TaskError(..., retryable=True)`` is.
     """
     if not NAME_PATTERN.match(name):
         raise TaskDefinitionError(
@@ -150,6 +158,9 @@ def task(
         raise TaskDefinitionError("soft_time_limit_s must be below time_limit_s")
     if max_attempts is not None and not 1 <= max_attempts <= 100:
         raise TaskDefinitionError("max_attempts must be between 1 and 100")
+    for code in retry_on:
+        if not CODE_PATTERN.match(code):
+            raise TaskDefinitionError(f"retry_on: {code!r} is not an error code (lower_snake_case)")
     if batch is not None and not isinstance(batch, Batch):
         raise TaskDefinitionError(f"batch must be an asyncml.Batch, not {batch!r}")
     limits = Limits(soft_time_limit_s, time_limit_s, max_attempts)
@@ -160,7 +171,16 @@ def task(
         input_model, output_model = _batch_models(cls) if batch else _run_models(cls)
         doc = description if description is not None else _first_paragraph(cls.__doc__)
         cls.__asyncml_task__ = TaskDefinition(  # type: ignore[attr-defined]
-            name, version, queue, doc, cls, input_model, output_model, limits, batch
+            name,
+            version,
+            queue,
+            doc,
+            cls,
+            input_model,
+            output_model,
+            limits,
+            batch,
+            frozenset(retry_on),
         )
         return cls
 

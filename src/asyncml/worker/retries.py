@@ -1,8 +1,9 @@
 """Retries with a policy: a job error marked retryable runs the job again after a backoff.
 
-``TaskError(code, message, retryable=True)`` marks one; transient download failures
-(connection errors, HTTP 5xx, 408 and 429, timeouts) are marked by the egress client and
-retried unless ``ASYNCML_RETRY_TRANSIENT`` is off. While the job has attempts left (its
+``TaskError(code, message, retryable=True)`` marks one, and so does a code the task names
+in ``@asyncml.task(retry_on=(...))``; transient download failures (connection errors, HTTP
+5xx, 408 and 429, timeouts) are marked by the egress client and retried unless
+``ASYNCML_RETRY_TRANSIENT`` is off. While the job has attempts left (its
 task's ``max_attempts``, else ``ASYNCML_MAX_ATTEMPTS``), the store keeps the attempt's
 error in ``attempt_errors`` and leaves the job ``started``, leased until its retry is due,
 with no terminal event: webhooks and ``completed`` events go out for the final outcome
@@ -36,7 +37,9 @@ def retry_in(task: JobTask, definition: TaskDefinition, job_id: str, exc: JobErr
     """Seconds until the job's next attempt, once this failed attempt is recorded as one to
     retry; None when it is not to be retried (the caller records the failure)."""
     settings = task.context.settings
-    if not exc.retryable or (not isinstance(exc, TaskError) and not settings.retry_transient):
+    declared = exc.code in definition.retry_on  # @asyncml.task(retry_on=(...))
+    transient = exc.retryable and (isinstance(exc, TaskError) or settings.retry_transient)
+    if not (declared or transient):
         return None
     longest = min(settings.retry_backoff_max_s, settings.visibility_timeout_s / 2)
     backoff = (settings.retry_backoff_s, longest, random.uniform(1 - JITTER, 1 + JITTER))

@@ -4,14 +4,21 @@ flushed Redis): attempts left keep the job started with its error kept, none lef
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
 
 import asyncml
+from asyncml.authoring import TaskDefinition, TaskDefinitionError, definition_of
 from asyncml.errors import DownloadError, FetchTimeoutError, JobError, UnsupportedMediaError
 from asyncml.net import Egress, EgressPolicy
+from asyncml.settings import Settings
 from asyncml.store import JobStore
+from asyncml.worker.retries import retry_in
+from tests.plugins.fixture_tasks import Nothing
+from tests.plugins.runtime_tasks import FlakyTask
 from tests.unit.test_store import create
 
 # Never sleeps: the first delay, the longest, the jitter factor.
@@ -92,3 +99,52 @@ def test_a_job_canceled_meanwhile_is_not_retried(store: JobStore) -> None:
     store.start(job_id, 3, 15)
     store.redis.hset(f"asyncml:job:{job_id}", "status", "canceled")
     assert store.retry(job_id, 3, ("busy", "x"), BACKOFF) == ("gone", 0.0)
+
+
+class _Task:
+    """What retry_in needs of a JobTask: the worker's context and the attempts limit."""
+
+    def __init__(self, store: JobStore, **settings: object) -> None:
+        self.context = SimpleNamespace(store=store, settings=Settings(**settings))  # type: ignore[arg-type]
+
+    def max_attempts(self, definition: TaskDefinition) -> int:
+        return definition.limits.max_attempts or self.context.settings.max_attempts
+
+
+@asyncml.task("t.declared", retry_on=("download_failed",), max_attempts=2)
+class Declared:
+    def run(self, input: Nothing, ctx: asyncml.Context) -> Nothing:
+        return input
+
+
+def test_the_policy_decides_what_is_retried(store: JobStore) -> None:
+    definition = definition_of(Declared)
+    assert definition.manifest()["retry_on"] == ["download_failed"]
+    task: Any = _Task(store, retry_backoff_s=1.0)
+    job_id, _ = create()
+    store.start(job_id, 2, 15)
+    # Not retryable, not declared: the caller fails the job.
+    assert retry_in(task, definition, job_id, UnsupportedMediaError("not audio")) is None
+    # Declared by the task, though not marked retryable.
+    delay = retry_in(task, definition, job_id, DownloadError("HTTP 404"))
+    assert delay is not None and 0.8 <= delay <= 1.2
+    store.redis.hset(f"asyncml:job:{job_id}", "lease_until", "0")
+    store.start(job_id, 2, 15)
+    assert retry_in(task, definition, job_id, DownloadError("HTTP 404")) is None  # 2 of 2
+
+
+def test_transient_download_failures_follow_the_setting(store: JobStore) -> None:
+    definition = definition_of(FlakyTask)
+    for transient, expected in ((True, True), (False, False)):
+        job_id, _ = create()
+        store.start(job_id, 3, 15)
+        task: Any = _Task(store, retry_transient=transient)
+        retried = retry_in(task, definition, job_id, FetchTimeoutError("slow"))
+        assert (retried is not None) is expected
+        # A task's own retryable error is retried either way.
+        assert retry_in(task, definition, job_id, asyncml.TaskError("x", "y", retryable=True))
+
+
+def test_retry_on_takes_error_codes_only() -> None:
+    with pytest.raises(TaskDefinitionError, match="retry_on"):
+        asyncml.task("t.bad", retry_on=("Not A Code",))
