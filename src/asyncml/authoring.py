@@ -113,10 +113,12 @@ class TaskDefinition:
                 "max_attempts": self.limits.max_attempts,
             },
         }
-        if self.retry_on:  # only when set, as batch
-            body["retry_on"] = sorted(self.retry_on)
-        if self.batch is not None:  # only then: other tasks' schema hashes stay as they were
-            body["batch"] = {"max_size": self.batch.max_size, "max_wait_ms": self.batch.max_wait_ms}
+        # Only when set, so that other tasks' manifests (and schema hashes) stay as they were.
+        if self.retry_on:
+            body["limits"]["retry_on"] = sorted(self.retry_on)
+        if self.batch is not None:
+            batch = {"max_size": self.batch.max_size, "max_wait_ms": self.batch.max_wait_ms}
+            body["limits"]["batch"] = batch
         digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
         body["schema_hash"] = digest[:16]
         return body

@@ -219,7 +219,9 @@ class TaskInfo(BaseModel):
     input_schema: dict[str, Any]
     output_schema: dict[str, Any]
     limits: dict[str, Any] = Field(
-        default_factory=dict, description="time limits and attempts; null: the worker's default"
+        default_factory=dict,
+        description="time limits and attempts (null: the worker's default); for a batched "
+        "task `batch` ({max_size, max_wait_ms}), for one that retries error codes `retry_on`",
     )
     schema_hash: str
     workers: int = Field(description="workers online that serve this version and are set up")

@@ -138,6 +138,9 @@ def test_a_batch_runs_together_and_each_job_ends_on_its_own(
     assert [j["attempts"] for j in jobs] == [1, 1, 1, 1, 0, 1]
     for job in ran:  # each job's own progress report
         assert job["progress"]["message"] == f"{job['id']} done"
+    listed = {t["name"]: t for t in stack.client.get("/v1/tasks").json()}
+    assert listed["fixture.square"]["limits"]["batch"] == {"max_size": 8, "max_wait_ms": 50}
+    assert listed["fixture.flaky"]["limits"]["max_attempts"] == 3
     metrics = stack.client.get("/metrics").text
     assert 'asyncml_batch_size_count{task="fixture.square"} 1.0' in metrics
     assert 'asyncml_batch_size_sum{task="fixture.square"} 5.0' in metrics

@@ -25,14 +25,14 @@ def test_a_batched_task_reads_its_models_from_run_batch() -> None:
     assert definition.batch == asyncml.Batch(max_size=8, max_wait_ms=50)
     assert definition.input_model is Number and definition.output_model is Squared
     manifest = definition.manifest()
-    assert manifest["batch"] == {"max_size": 8, "max_wait_ms": 50}
+    assert manifest["limits"]["batch"] == {"max_size": 8, "max_wait_ms": 50}
     assert manifest["input_schema"]["properties"]["n"]["type"] == "integer"
 
 
 def test_an_unbatched_manifest_has_no_batch_field() -> None:
     from tests.plugins.fixture_tasks import Echo
 
-    assert "batch" not in definition_of(Echo).manifest()
+    assert "batch" not in definition_of(Echo).manifest()["limits"]
 
 
 @pytest.mark.parametrize(

@@ -119,7 +119,7 @@ class Declared:
 
 def test_the_policy_decides_what_is_retried(store: JobStore) -> None:
     definition = definition_of(Declared)
-    assert definition.manifest()["retry_on"] == ["download_failed"]
+    assert definition.manifest()["limits"]["retry_on"] == ["download_failed"]
     task: Any = _Task(store, retry_backoff_s=1.0)
     job_id, _ = create()
     store.start(job_id, 2, 15)
