@@ -24,7 +24,7 @@ from kombu.connection import Connection
 
 from tests.conftest import STORE_DB
 from tests.integration.conftest import AMQP_URL, REDIS_URL, layout_env, stop_stack
-from tests.integration.fileserver import FileServer
+from tests.integration.fileserver import FileServer, FlakyServer
 from tests.integration.receiver import Receiver
 from tests.integration.stack import Stack, wait_for
 from tests.integration.test_failures import finished, statuses, succeeded_events
@@ -43,6 +43,7 @@ FAST = {
     "ASYNCML_MAX_ATTEMPTS": "20",
     "ASYNCML_REQUEUE_AFTER_S": "2",
     "ASYNCML_RETRY_BACKOFF_S": "0.3",
+    "ASYNCML_RETRY_TRANSIENT": "true",  # the default, which other integration tests turn off
 }
 
 
@@ -270,3 +271,24 @@ def test_a_retryable_error_runs_the_job_again_and_only_the_final_outcome_is_sent
     for name, deliveries in got.items():
         assert len(receiver.at(hooks[name])) == 1, name
         assert deliveries[0].headers["webhook-id"] == f"msg_{ids[name]}_completed"
+
+
+def test_a_download_that_fails_for_a_moment_is_retried_by_default(
+    batches: tuple[Stack, Path],
+) -> None:
+    stack, _ = batches
+    origin = FlakyServer(failures=2)
+    _start_worker(stack)
+    try:
+        response = stack.client.post(
+            "/v1/jobs", json={"task": "fixture.fetch", "input": {"url": f"{origin.url}/a.bin"}}
+        )
+        assert response.status_code == 202, response.text
+        job = stack.wait_job(response.json()["id"], timeout=60)
+    finally:
+        stack.stop_workers()
+        origin.stop()
+    assert job["status"] == "succeeded" and job["result"] == {"bytes": 1000}, job
+    assert job["attempts"] == 3 and origin.hits == {"/a.bin": 3}
+    assert [e["code"] for e in job["attempt_errors"]] == ["download_failed"] * 2
+    assert job["attempt_errors"][0]["message"].endswith("returned HTTP 503")

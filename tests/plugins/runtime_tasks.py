@@ -104,3 +104,19 @@ class FlakyTask:
         if _flaked(input.times, ctx):
             raise _flaky_error(ctx)
         return Attempt(succeeded_on=(ctx.cache.get(f"attempts:{ctx.job_id}") or 0))
+
+
+class Address(BaseModel):
+    url: str
+
+
+class Fetched(BaseModel):
+    bytes: int
+
+
+@asyncml.task("fixture.fetch", queue="batch")
+class Fetch:
+    """Downloads a URL through the egress client: its transient failures are retried."""
+
+    def run(self, input: Address, ctx: asyncml.Context) -> Fetched:
+        return Fetched(bytes=len(ctx.fetch(input.url)))
