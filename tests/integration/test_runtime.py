@@ -233,7 +233,8 @@ def test_a_retryable_error_runs_the_job_again_and_only_the_final_outcome_is_sent
     batches: tuple[Stack, Path], receiver: Receiver
 ) -> None:
     stack, _ = batches
-    hooks = {name: f"/flaky-{stack.name}-{name}" for name in ("third", "never", "batched")}
+    names = ("third", "never", "batched", "drained")
+    hooks = {name: f"/flaky-{stack.name}-{name}" for name in names}
 
     def submit(name: str, task: str, payload: dict[str, Any]) -> str:
         body = {"task": task, "input": payload, "webhook": f"{receiver.url}{hooks[name]}"}
@@ -242,18 +243,19 @@ def test_a_retryable_error_runs_the_job_again_and_only_the_final_outcome_is_sent
         job_id: str = response.json()["id"]
         return job_id
 
+    ids = {  # all waiting before the worker starts: the two squares make one batch
+        "third": submit("third", "fixture.flaky", {"times": 2}),
+        "never": submit("never", "fixture.flaky", {"times": 5}),  # max_attempts is 3
+        "batched": submit("batched", "fixture.square", {"n": 3, "flaky": 1}),
+        "drained": submit("drained", "fixture.square", {"n": 4, "flaky": 1}),
+    }
     _start_worker(stack)
     try:
-        ids = {
-            "third": submit("third", "fixture.flaky", {"times": 2}),
-            "never": submit("never", "fixture.flaky", {"times": 5}),  # max_attempts is 3
-            "batched": submit("batched", "fixture.square", {"n": 3, "flaky": 1}),
-        }
         jobs = {name: stack.wait_job(job_id, timeout=60) for name, job_id in ids.items()}
         got = {name: receiver.wait(path, 1) for name, path in hooks.items()}
     finally:
         stack.stop_workers()
-    third, never, batched = jobs["third"], jobs["never"], jobs["batched"]
+    third, never = jobs["third"], jobs["never"]
     assert third["status"] == "succeeded" and third["result"] == {"succeeded_on": 3}
     assert third["attempts"] == 3
     assert [(e["attempt"], e["code"]) for e in third["attempt_errors"]] == [
@@ -265,8 +267,12 @@ def test_a_retryable_error_runs_the_job_again_and_only_the_final_outcome_is_sent
     assert never["status"] == "failed" and never["attempts"] == 3
     assert never["error"] == {"code": "flaky", "message": "attempt 3 fails on purpose"}
     assert [e["attempt"] for e in never["attempt_errors"]] == [1, 2]
-    assert batched["status"] == "succeeded" and batched["attempts"] == 2
-    assert batched["result"]["square"] == 9
+    # Each item of the batch retried alone: the one Celery delivered and the one taken after.
+    for name, square in (("batched", 9), ("drained", 16)):
+        job = jobs[name]
+        assert job["status"] == "succeeded" and job["attempts"] == 2, job
+        assert job["result"]["square"] == square
+        assert [e["code"] for e in job["attempt_errors"]] == ["flaky"]
     # One webhook each, for the final outcome only.
     for name, deliveries in got.items():
         assert len(receiver.at(hooks[name])) == 1, name
