@@ -246,6 +246,8 @@ def record(task: JobTask, definition: TaskDefinition, item: Item) -> Outcome:
 
 def _log(job_id: str, outcome: Outcome, seconds: float) -> None:
     final = outcome.final
+    if final == "retrying":  # asyncml.worker.retries logged why, and when it runs again
+        return
     if final == "failed" and outcome.stored == "ok":
         log.warning("job %s: failed in %.3fs with %s (batched)", job_id, seconds, outcome.error)
     else:
