@@ -4,8 +4,9 @@ The public surface (pinned by ``tests/unit/test_public_api.py``):
 
 - serving a model: ``task`` (the class decorator), ``Context`` (what ``run`` gets as
   ``ctx``), ``TaskError`` (fail a job with a stable code); ``asyncml.testing`` runs a task
-  in-process for unit tests; ``Batch`` and ``BatchContext`` for a task that runs many
-  jobs in one call (``run_batch``);
+  in-process for unit tests;
+- batching: ``Batch`` (``@asyncml.task(batch=...)``) and ``BatchContext`` (what
+  ``run_batch`` gets as ``ctx``), for a task that runs many jobs in one call;
 - calling asyncml: ``Client`` and ``AsyncClient`` (the SDK, over HTTP only).
 """
 
@@ -25,11 +26,11 @@ if TYPE_CHECKING:  # type checkers see the real names; at run time they load on 
 _LAZY = {
     "Client": "asyncml.client",
     "AsyncClient": "asyncml.client",
+    "Batch": "asyncml.batching",
+    "BatchContext": "asyncml.batching",
     "task": "asyncml.authoring",
     "Context": "asyncml.authoring",
     "TaskError": "asyncml.authoring",
-    "Batch": "asyncml.batching",
-    "BatchContext": "asyncml.batching",
 }
 
 __all__ = [

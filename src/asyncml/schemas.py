@@ -173,12 +173,12 @@ class Job(BaseModel):
     )
     result: Any | None = None
     error: ErrorInfo | None = None
-    attempts: int = 0
     attempt_errors: list[AttemptError] | None = Field(
         default=None,
         description="the errors of earlier attempts that were retried (a retryable error), "
         "oldest first; the final one, if the job failed, is `error`",
     )
+    attempts: int = 0
     queue_position: int | None = Field(
         default=None,
         description="while queued: jobs on its queue accepted before it that have not started "

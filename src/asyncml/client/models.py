@@ -63,8 +63,8 @@ class JobInfo:
     input: dict[str, Any]
     result: Any = None
     error: JobErrorInfo | None = None
-    attempts: int = 0
     attempt_errors: tuple[AttemptErrorInfo, ...] = ()  # of the attempts retried, oldest first
+    attempts: int = 0
     created_at: dt.datetime | None = None
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
@@ -83,8 +83,8 @@ class JobInfo:
             error=JobErrorInfo(str(error.get("code", "")), str(error.get("message", "")))
             if isinstance(error, dict)
             else None,
-            attempts=int(data.get("attempts") or 0),
             attempt_errors=_attempt_errors(data.get("attempt_errors")),
+            attempts=int(data.get("attempts") or 0),
             created_at=_time(data.get("created_at")),
             started_at=_time(data.get("started_at")),
             finished_at=_time(data.get("finished_at")),

@@ -18,7 +18,7 @@ import orjson
 
 from asyncml.events import EMIT_LUA, WEBHOOK_DUE_KEY, WebhookTarget, event_log_key
 from asyncml.metrics.recording import LUA_HOOKS
-from asyncml.schemas import AttemptError, ErrorInfo, Job, JobStatus, Progress
+from asyncml.schemas import ErrorInfo, Job, JobStatus, Progress
 
 PREFIX = "asyncml"
 EVENTS_PATTERN = f"{PREFIX}:ev:*"
@@ -36,6 +36,12 @@ def idempotency_key(owner: str, key: str) -> str:
     return f"{PREFIX}:idem:{owner}:{key}"
 
 
+def batch_key(job_id: str) -> str:
+    """The jobs of the batch a worker runs, under its first job's id: what a prefork pool's
+    parent reads to record all of them when it kills the child at the hard time limit."""
+    return f"{PREFIX}:batch:{job_id}"
+
+
 def events_channel(job_id: str) -> str:
     return f"{PREFIX}:ev:{job_id}"
 
@@ -47,12 +53,6 @@ CANCEL_CHANNEL = f"{PREFIX}:cancel"
 
 def cache_key(name: str) -> str:
     return f"{PREFIX}:cache:{name}"
-
-
-def batch_key(job_id: str) -> str:
-    """The jobs of the batch a worker runs, under its first job's id: what a prefork pool's
-    parent reads to record all of them when it kills the child at the hard time limit."""
-    return f"{PREFIX}:batch:{job_id}"
 
 
 # Lua functions the state-changing scripts call: event log and webhooks, then metrics.
@@ -231,7 +231,6 @@ def decode(raw: Mapping[Any, Any]) -> StoredJob | None:
     result = raw.get(b"result")
     version = raw.get(b"version")
     progress = raw.get(b"progress")
-    retried = raw.get(b"attempt_errors")
     job = Job(
         id=raw[b"id"].decode(),
         task=raw[b"task"].decode(),
@@ -241,8 +240,8 @@ def decode(raw: Mapping[Any, Any]) -> StoredJob | None:
         progress=Progress(**orjson.loads(progress)) if progress else None,
         result=orjson.loads(result) if result else None,
         error=ErrorInfo(**orjson.loads(error)) if error else None,
+        attempt_errors=orjson.loads(raw[b"attempt_errors"]) if b"attempt_errors" in raw else None,
         attempts=int(raw.get(b"attempts", b"0")),
-        attempt_errors=[AttemptError(**e) for e in orjson.loads(retried)] if retried else None,
         created_at=dt.datetime.fromtimestamp(created, tz=dt.UTC),
         started_at=_ts(raw.get(b"started_at")),
         finished_at=_ts(raw.get(b"finished_at")),

@@ -214,7 +214,7 @@ class JobTask(Task):  # type: ignore[misc]
         except JobError as exc:
             return self._job_error(definition, job_id, exc)
         except SoftTimeLimitExceeded:
-            return self._fail(job_id, "timeout", self.timeout_message())
+            return self._fail(job_id, "timeout", self._timeout_message())
         except Terminated:  # a solo process stopped it: the store already says canceled
             return Outcome("canceled", "ok")
         except (redis.ConnectionError, redis.TimeoutError):
@@ -237,7 +237,7 @@ class JobTask(Task):  # type: ignore[misc]
             "failed", self.context.store.fail(job_id, code, message), f"{code}: {message}"
         )
 
-    def timeout_message(self) -> str:
+    def _timeout_message(self) -> str:
         limit = self.soft_time_limit or self.context.settings.task_soft_time_limit_s
         return f"the job ran longer than its {limit}s limit and was stopped"
 
@@ -251,7 +251,7 @@ class JobTask(Task):  # type: ignore[misc]
         with it, the rest of the batch it started, if it started one."""
         try:
             for stopped in self.context.store.batch_of(job_id):
-                self.context.store.fail(stopped, "timeout", self.timeout_message())
+                self.context.store.fail(stopped, "timeout", self._timeout_message())
         except redis.RedisError:
             log.exception("job %s: could not record the hard timeout", job_id)
 

@@ -200,7 +200,7 @@ def execute(task: JobTask, definition: TaskDefinition, instance: Any, items: lis
             item.error = exc
         return _fail_all(valid, exc.code, exc.message)
     except SoftTimeLimitExceeded:
-        return _fail_all(valid, "timeout", task.timeout_message())
+        return _fail_all(valid, "timeout", task._timeout_message())
     except (redis.ConnectionError, redis.TimeoutError, Terminated):
         raise
     except Exception as exc:
