@@ -5,9 +5,9 @@ The public surface (pinned by ``tests/unit/test_public_api.py``):
 - serving a model: ``task`` (the class decorator), ``Context`` (what ``run`` gets as
   ``ctx``), ``TaskError`` (fail a job with a stable code); ``asyncml.testing`` runs a task
   in-process for unit tests;
+- calling asyncml: ``Client`` and ``AsyncClient`` (the SDK, over HTTP only);
 - batching: ``Batch`` (``@asyncml.task(batch=...)``) and ``BatchContext`` (what
-  ``run_batch`` gets as ``ctx``), for a task that runs many jobs in one call;
-- calling asyncml: ``Client`` and ``AsyncClient`` (the SDK, over HTTP only).
+  ``run_batch`` gets as ``ctx``), for a task that runs many jobs in one call.
 """
 
 from typing import TYPE_CHECKING
