@@ -146,7 +146,8 @@ if seen then
 else
   entry = '[' .. entry .. ']'
 end
-local due = tonumber(ARGV[3]) + delay
+local clock = redis.call('TIME')  -- leases are the store's clock's, whoever writes them
+local due = tonumber(clock[1]) + tonumber(clock[2]) / 1000000 + delay
 redis.call('HSET', KEYS[1], 'attempt_errors', entry, 'lease_until', tostring(due),
   'retry_at', tostring(due))
 redis.call('HDEL', KEYS[1], 'progress')
