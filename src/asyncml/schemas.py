@@ -54,6 +54,11 @@ class ErrorInfo(BaseModel):
     message: str = Field(description="what went wrong and what to do about it")
 
 
+class AttemptError(ErrorInfo):
+    attempt: int = Field(description="the attempt that failed (1 for the first run)")
+    at: dt.datetime = Field(description="when it failed")
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -233,6 +238,11 @@ class Job(BaseModel):
     )
     result: Any | None = None
     error: ErrorInfo | None = None
+    attempt_errors: list[AttemptError] | None = Field(
+        default=None,
+        description="the errors of earlier attempts that were retried (a retryable error), "
+        "oldest first; the final one, if the job failed, is `error`",
+    )
     attempts: int = 0
     priority: int = Field(default=DEFAULT_PRIORITY, description="0 (lowest) to 9 (highest)")
     deadline: dt.datetime | None = Field(
@@ -291,7 +301,9 @@ class TaskInfo(BaseModel):
     input_schema: dict[str, Any]
     output_schema: dict[str, Any]
     limits: dict[str, Any] = Field(
-        default_factory=dict, description="time limits and attempts; null: the worker's default"
+        default_factory=dict,
+        description="time limits and attempts (null: the worker's default); for a batched "
+        "task `batch` ({max_size, max_wait_ms}), for one that retries error codes `retry_on`",
     )
     schema_hash: str
     workers: int = Field(description="workers online that serve this version and are set up")

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
 
     job_retention_s: int = Field(default=48 * 3600, ge=60)
     max_attempts: int = Field(default=3, ge=1, le=100)
+    # A job error marked retryable (TaskError(..., retryable=True); transient download
+    # failures, unless retry_transient is off) runs the job again, up to max_attempts: the
+    # first retry after retry_backoff_s, each next one twice as long, at most
+    # retry_backoff_max_s (and under half the visibility timeout), with ±20 % jitter.
+    retry_backoff_s: float = Field(default=2.0, gt=0, le=3600)
+    retry_backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
+    retry_transient: bool = True
     # The hard limit stays below the broker's redelivery window (the Redis visibility
     # timeout; RabbitMQ's consumer_timeout is 30 min by default) so a task is not handed to a
     # second worker while it still runs. A shorter window recovers a killed worker's jobs

@@ -69,3 +69,35 @@ def _closed(connection: socket.socket) -> bool:
         return connection.recv(1, socket.MSG_PEEK) == b""
     except OSError:
         return True
+
+
+class FlakyServer:
+    """Answers each path 503 ``failures`` times, then 200 with ``body``: an origin that is
+    down for a moment."""
+
+    def __init__(self, failures: int, body: bytes = b"x" * 1000) -> None:
+        self.hits: dict[str, int] = {}
+        flaky = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                seen = flaky.hits[self.path] = flaky.hits.get(self.path, 0) + 1
+                if seen <= failures:
+                    self.send_error(503)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

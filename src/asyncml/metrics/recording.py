@@ -19,6 +19,7 @@ Fields of ``asyncml:metrics``:
     expired|<task>                        jobs whose record expired before a worker took them
     wait|<task>|<le> , wait|<task>|sum    time in queue (accepted → first start) histogram
     run|<task>|<le> , run|<task>|sum      run time (start → succeeded/failed) histogram
+    batch|<task>|<le> , batch|<task>|sum  jobs per run_batch call of a batched task
     webhook_failed|<reason>               webhook delivery attempts that failed
     webhook_abandoned                     webhooks given up after their last attempt
 
@@ -39,6 +40,7 @@ RUNNING_PREFIX = f"{PREFIX}:running:"
 # Time in queue spans sub-second (warm workers) to many minutes (scale from zero, backlog).
 WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 RUN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 100)
 _REASON = re.compile(r"[^a-z0-9_]+")
 
 
@@ -115,6 +117,15 @@ def on_discard(pipe: Any, job_id: str, task: str, queue: str) -> None:
 def record_expired(client: Any, task: str) -> None:
     """A worker got a job whose record had already expired (it waited past retention)."""
     client.hincrby(METRICS_KEY, f"expired|{task}", 1)
+
+
+def record_batch(client: Any, task: str, size: int) -> None:
+    """A batched task ran ``size`` jobs in one call (``asyncml_batch_size{task}``)."""
+    label = next((bucket_label(b) for b in BATCH_BUCKETS if size <= b), "+Inf")
+    pipe = client.pipeline(transaction=False)
+    pipe.hincrby(METRICS_KEY, f"batch|{task}|{label}", 1)
+    pipe.hincrbyfloat(METRICS_KEY, f"batch|{task}|sum", size)
+    pipe.execute()
 
 
 def _reason(reason: str) -> str:

@@ -208,4 +208,6 @@ class Egress:
     def _check_status(response: httpx.Response, target: Target) -> None:
         if not 200 <= response.status_code < 300:
             response.close()
-            raise DownloadError(f"GET {target.label} returned HTTP {response.status_code}")
+            status = response.status_code  # the server's trouble (or a rate limit) may pass
+            transient = status >= 500 or status in (408, 429)
+            raise DownloadError(f"GET {target.label} returned HTTP {status}", retryable=transient)

@@ -37,6 +37,12 @@ def idempotency_key(owner: str, key: str) -> str:
     return f"{PREFIX}:idem:{owner}:{key}"
 
 
+def batch_key(job_id: str) -> str:
+    """The jobs of the batch a worker runs, under its first job's id: what a prefork pool's
+    parent reads to record all of them when it kills the child at the hard time limit."""
+    return f"{PREFIX}:batch:{job_id}"
+
+
 def events_channel(job_id: str) -> str:
     return f"{PREFIX}:ev:{job_id}"
 
@@ -152,6 +158,38 @@ return {'ok', tostring(attempts)}
 """
 )
 
+# KEYS: job, event log. ARGV: max attempts, error json (no closing brace: the attempt and
+#   time are added here), now, first delay, longest delay, jitter factor, channel
+# A retryable failure of a running job: while attempts remain, its error joins
+# ``attempt_errors`` and the job stays started, leased until its retry is due (a delivery
+# before then waits), with no terminal event (webhooks go out for the final outcome only).
+# Returns {'retry', '<seconds until the retry>'}, {'final', '<attempts>'} when none remain,
+# or {'gone', '<status>'} when the job is no longer running (canceled meanwhile).
+_RETRY = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'started' then return {'gone', status or 'missing'} end
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+if attempts >= tonumber(ARGV[1]) then return {'final', tostring(attempts)} end
+local delay = math.min(tonumber(ARGV[5]), tonumber(ARGV[4]) * 2 ^ (attempts - 1))
+delay = delay * tonumber(ARGV[6])
+local entry = ARGV[2] .. ',"attempt":' .. attempts .. ',"at":' .. ARGV[3] .. '}'
+local seen = redis.call('HGET', KEYS[1], 'attempt_errors')
+if seen then
+  entry = string.sub(seen, 1, -2) .. ',' .. entry .. ']'
+else
+  entry = '[' .. entry .. ']'
+end
+local clock = redis.call('TIME')  -- leases are the store's clock's, whoever writes them
+local due = tonumber(clock[1]) + tonumber(clock[2]) / 1000000 + delay
+redis.call('HSET', KEYS[1], 'attempt_errors', entry, 'lease_until', tostring(due),
+  'retry_at', tostring(due))
+redis.call('HDEL', KEYS[1], 'progress')
+redis.call('XADD', KEYS[2], '*', 'status', 'started', 'at', ARGV[3], 'attempts', tostring(attempts),
+  'retry_at', tostring(due))
+redis.call('PUBLISH', ARGV[7], 'retry')
+return {'retry', tostring(delay)}
+"""
+
 # KEYS: job. ARGV: lease_until
 _RENEW = """
 if redis.call('HGET', KEYS[1], 'status') == 'started' then
@@ -239,6 +277,7 @@ def decode(raw: Mapping[Any, Any]) -> StoredJob | None:
         progress=Progress(**orjson.loads(progress)) if progress else None,
         result=orjson.loads(result) if result else None,
         error=ErrorInfo(**orjson.loads(error)) if error else None,
+        attempt_errors=orjson.loads(raw[b"attempt_errors"]) if b"attempt_errors" in raw else None,
         attempts=int(raw.get(b"attempts", b"0")),
         priority=options.priority,
         deadline=_ts(raw.get(b"deadline")),
