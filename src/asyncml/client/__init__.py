@@ -34,7 +34,8 @@ from asyncml.client.errors import (
     ValidationError,
 )
 from asyncml.client.files import FileRef
-from asyncml.client.models import JobErrorInfo, JobInfo, JobStatus, Outcome, TaskInfo
+from asyncml.client.models import JobErrorInfo, JobInfo, JobStatus, TaskInfo
+from asyncml.client.outcomes import Outcome
 from asyncml.client.sync import Client, Job
 
 _WEBHOOK_NAMES = {

@@ -5,10 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from asyncml.client.errors import ClientError
+from typing import Any
 
 
 class JobStatus(StrEnum):
@@ -138,30 +135,4 @@ class TaskInfo:
         return [str(name) for name in required]
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """How one input of a batch ended: a finished job, or the error that stopped it.
-
-    ``job`` is the last state seen (``None`` when the API refused the input);
-    ``error`` is ``None`` exactly when the job succeeded.
-    """
-
-    index: int
-    input: dict[str, Any]
-    job: JobInfo | None
-    error: ClientError | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.job is not None and self.job.ok
-
-    @property
-    def result(self) -> Any:
-        """The job's result; raises the error when there is none."""
-        if self.error is not None:
-            raise self.error
-        assert self.job is not None
-        return self.job.result
-
-
-__all__ = ["JobErrorInfo", "JobInfo", "JobStatus", "Outcome", "TaskInfo"]
+__all__ = ["JobErrorInfo", "JobInfo", "JobStatus", "TaskInfo"]

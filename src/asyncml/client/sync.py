@@ -13,7 +13,8 @@ import httpx
 
 from asyncml.client import _core, errors
 from asyncml.client.files import FileRef, Upload, uploading
-from asyncml.client.models import JobInfo, JobStatus, Outcome, TaskInfo
+from asyncml.client.models import JobInfo, JobStatus, TaskInfo
+from asyncml.client.outcomes import Outcome
 from asyncml.client.sse import SSEDecoder, StatusChanges, apply_event
 
 

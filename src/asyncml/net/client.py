@@ -15,6 +15,7 @@ import httpx
 from asyncml import sources
 from asyncml.errors import DownloadError, FetchTimeoutError, JobError
 from asyncml.net.body import BodyReader, transport_errors
+from asyncml.net.hops import check_status
 from asyncml.net.local import FileLookup, open_data, open_stored
 from asyncml.net.pinning import PinnedTransport, Scope, scoped
 from asyncml.net.policy import EgressPolicy
@@ -85,9 +86,9 @@ class Egress:
             with local:
                 return local.readall()
         deadline = time.monotonic() + self.policy.total_timeout
-        response, target = self._request(url, {}, deadline)
+        response, target = self.request(url, {}, deadline)
         try:
-            self._check_status(response, target)
+            check_status(response, target)
             return BodyReader(response, target, limit=limit, deadline=deadline).read_all()
         finally:
             response.close()
@@ -99,7 +100,7 @@ class Egress:
         answers too, never followed: a webhook must not be bounced somewhere else."""
         deadline = time.monotonic() + self.policy.total_timeout
         target = check(url, self.policy, self._resolver)
-        response = self._send(target, dict(headers), deadline, method="POST", content=body)
+        response = self.send(target, dict(headers), deadline, method="POST", content=body)
         try:
             text = b""
             # The answer's body is only kept for the delivery log; a bad one is no failure.
@@ -156,14 +157,14 @@ class Egress:
             raise ValueError("max_bytes must be positive")
         return min(max_bytes, self.policy.max_bytes)
 
-    def _request(
+    def request(
         self, url: str | httpx.URL, headers: dict[str, str], deadline: float
     ) -> tuple[httpx.Response, Target]:
         """GET ``url``, following redirects by hand so that every hop is checked again."""
         current: str | httpx.URL = url
         for _ in range(self.policy.max_redirects + 1):
             target = check(current, self.policy, self._resolver)
-            response = self._send(target, headers, deadline)
+            response = self.send(target, headers, deadline)
             location = response.headers.get("Location")
             if response.status_code not in _REDIRECTS or not location:
                 return response, target
@@ -175,7 +176,7 @@ class Egress:
         first = describe(parse_url(url))
         raise DownloadError(f"{first} redirected more than {self.policy.max_redirects} times")
 
-    def _send(
+    def send(
         self,
         target: Target,
         headers: dict[str, str],
@@ -203,11 +204,3 @@ class Egress:
             response = self._transport.handle_request(request)
         response.request = request
         return response
-
-    @staticmethod
-    def _check_status(response: httpx.Response, target: Target) -> None:
-        if not 200 <= response.status_code < 300:
-            response.close()
-            status = response.status_code  # the server's trouble (or a rate limit) may pass
-            transient = status >= 500 or status in (408, 429)
-            raise DownloadError(f"GET {target.label} returned HTTP {status}", retryable=transient)

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import tempfile
 from collections import OrderedDict
-from typing import TYPE_CHECKING
 
 import httpx
 
 from asyncml.errors import DownloadError, JobError, TooLargeError
 from asyncml.net.body import BodyReader, content_encoding, format_size, parse_content_range
+from asyncml.net.hops import Hops, check_status
 from asyncml.net.target import Target
-
-if TYPE_CHECKING:
-    from asyncml.net.client import Egress
 
 BLOCK = 16 * 1024  # a header answer needs one block; Range runs grow for sequential reads
 _MAX_RUN = 64  # blocks per request once reads turn out sequential (1 MiB)
@@ -26,7 +23,7 @@ class RangeReader:
 
     def __init__(
         self,
-        egress: Egress,
+        egress: Hops,
         target: Target,
         *,
         size: int,
@@ -112,11 +109,11 @@ class RangeReader:
         headers = {"Range": f"bytes={offset}-{end}"}
         if self._etag:
             headers["If-Range"] = self._etag
-        response = self._egress._send(self._target, headers, self._deadline)
+        response = self._egress.send(self._target, headers, self._deadline)
         try:
             span = parse_content_range(response.headers.get("Content-Range"))
             if response.status_code != 206 or span is None:
-                self._egress._check_status(response, self._target)
+                check_status(response, self._target)
                 raise DownloadError(
                     f"{self._target.label} stopped honouring range requests or changed while "
                     f"being read (HTTP {response.status_code})"

@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING, Protocol
 import httpx
 
 from asyncml.net.body import BodyReader, content_encoding, declared_length, parse_content_range
+from asyncml.net.hops import Hops, check_status
 from asyncml.net.readers import BLOCK, RangeReader, StreamReader
 from asyncml.net.target import Target
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
-
-    from asyncml.net.client import Egress
 
 
 class _Reader(Protocol):
@@ -105,9 +104,9 @@ class RemoteFile(io.RawIOBase):
             raise ValueError("I/O operation on closed file")
 
 
-def open_remote(egress: Egress, url: str, *, limit: int, deadline: float) -> RemoteFile:
+def open_remote(egress: Hops, url: str, *, limit: int, deadline: float) -> RemoteFile:
     head = min(BLOCK, limit)
-    response, target = egress._request(url, {"Range": f"bytes=0-{head - 1}"}, deadline)
+    response, target = egress.request(url, {"Range": f"bytes=0-{head - 1}"}, deadline)
     try:
         reader = _first_reader(egress, response, target, limit=limit, deadline=deadline)
     except BaseException:
@@ -119,7 +118,7 @@ def open_remote(egress: Egress, url: str, *, limit: int, deadline: float) -> Rem
 
 
 def _first_reader(
-    egress: Egress, response: httpx.Response, target: Target, *, limit: int, deadline: float
+    egress: Hops, response: httpx.Response, target: Target, *, limit: int, deadline: float
 ) -> _Reader:
     span = parse_content_range(response.headers.get("Content-Range"))
     if response.status_code == 416 and span is not None and span.total == 0:
@@ -150,9 +149,9 @@ def _first_reader(
             )
         # A partial answer we cannot place (no total, encoded): read the whole thing instead.
         response.close()
-        response = egress._send(target, {}, deadline)
+        response = egress.send(target, {}, deadline)
     try:
-        egress._check_status(response, target)
+        check_status(response, target)
         length = declared_length(response) if content_encoding(response) == "identity" else None
         body = BodyReader(response, target, limit=limit, deadline=deadline)
     except BaseException:

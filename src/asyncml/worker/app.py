@@ -9,57 +9,7 @@ from celery import Celery
 
 from asyncml.authoring import TaskDefinition
 from asyncml.settings import Settings
-from asyncml.worker.queues import WEBHOOK_DELIVER_TASK, WEBHOOK_QUEUE
-
-
-def celery_config(settings: Settings, tasks: Sequence[TaskDefinition] = ()) -> dict[str, object]:
-    transport: dict[str, object] = {}
-    if settings.broker_is_redis:
-        transport = {
-            "visibility_timeout": settings.visibility_timeout_s,
-            # Sweep for messages of dead workers often enough to honour a short timeout.
-            "unacked_restore_interval": max(1, min(10, settings.visibility_timeout_s // 4)),
-            "unacked_restore_throttle": 1,
-            "socket_timeout": 10,
-            "socket_connect_timeout": 5,
-            "health_check_interval": 25,
-        }
-    return {
-        "broker_url": settings.effective_broker_url,
-        "broker_transport_options": transport,
-        "broker_connection_retry_on_startup": True,
-        "broker_connection_timeout": 4,
-        "task_serializer": "json",
-        "accept_content": ["json"],
-        "result_serializer": "json",
-        # Results live in the job store, not in a Celery result backend.
-        "task_ignore_result": True,
-        "result_backend": None,
-        # At-least-once: ack after the task ran, put it back if its process dies, take one
-        # message at a time so a dying worker strands nothing else.
-        "task_acks_late": True,
-        "task_reject_on_worker_lost": True,
-        "task_acks_on_failure_or_timeout": True,
-        "worker_prefetch_multiplier": 1,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
-        "task_soft_time_limit": settings.task_soft_time_limit_s,
-        "task_time_limit": settings.task_time_limit_s,
-        "task_routes": {t.celery_name: {"queue": t.queue} for t in tasks}
-        | {WEBHOOK_DELIVER_TASK: {"queue": WEBHOOK_QUEUE}},
-        "task_create_missing_queues": True,
-        "task_publish_retry": True,
-        "task_publish_retry_policy": {
-            "max_retries": 2,
-            "interval_start": 0,
-            "interval_step": 0.5,
-            "interval_max": 1,
-        },
-        "worker_hijack_root_logger": False,
-        "worker_redirect_stdouts": False,
-        # Task events for Flower (ASYNCML_TASK_EVENTS); off by default for throughput.
-        "worker_send_task_events": settings.task_events,
-        "task_send_sent_event": settings.task_events,
-    }
+from asyncml.worker.config import celery_config
 
 
 def create_celery(settings: Settings, tasks: Sequence[TaskDefinition] | None = None) -> Celery:

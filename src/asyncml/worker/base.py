@@ -8,20 +8,20 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import redis
 from billiard.exceptions import Terminated, TimeLimitExceeded
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from asyncml.authoring import Context, TaskDefinition
 from asyncml.errors import JobError
 from asyncml.metrics.recording import record_expired
 from asyncml.worker import batches, retries
 from asyncml.worker.context import WorkerContext
+from asyncml.worker.outcomes import Outcome, OutputError, output_json, validation_message
 
 log = logging.getLogger(__name__)
 
@@ -43,21 +43,6 @@ class JobNotSucceededError(Exception):
     as failed too (its log line, task events, Flower) instead of "succeeded". Declared in
     the task's ``throws``: Celery logs it at INFO without a traceback and, with
     ``task_acks_on_failure_or_timeout``, still acks the message (late ack, no redelivery)."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one run made of a job."""
-
-    status: str  # succeeded, failed, canceled, or retrying (asyncml.worker.retries)
-    stored: str  # the store's answer: "ok", or the status the job already had (canceled…)
-    error: str = ""  # "code: message" of a failure
-    retry_in: float = 0.0  # retrying: seconds until the next attempt
-
-    @property
-    def final(self) -> str:
-        """The job's status now: this run's, unless the job had already ended elsewhere."""
-        return self.status if self.stored == "ok" else self.stored
 
 
 class JobTask(Task):  # type: ignore[misc]
@@ -205,10 +190,10 @@ class JobTask(Task):  # type: ignore[misc]
         try:
             value = definition.input_model.model_validate(payload)
             result = instance.run(value, self.job_context(job_id))
-            output = _output(definition, result)
+            output = output_json(definition, result)
         except ValidationError as exc:
-            return self._fail(job_id, "invalid_input", _validation_message(exc))
-        except _OutputError as exc:
+            return self._fail(job_id, "invalid_input", validation_message(exc))
+        except OutputError as exc:
             log.error("job %s: %s", job_id, exc)
             return self._fail(job_id, "internal_error", str(exc))
         except JobError as exc:
@@ -287,27 +272,3 @@ class TaskCache:
 
     def set(self, key: str, value: Any, ttl_s: int | None = None) -> None:
         self._context.store.cache_set(self._prefix + key, value, ttl_s)
-
-
-class _OutputError(Exception):
-    pass
-
-
-def _output(definition: TaskDefinition, result: object) -> Any:
-    """The JSON of what ``run`` returned, checked against the declared output model."""
-    model = definition.output_model
-    try:
-        value = result if isinstance(result, model) else model.model_validate(result)
-    except ValidationError as exc:
-        raise _OutputError(
-            f"the task's output does not match {model.__name__}: "
-            f"{_validation_message(exc, 'output')}"
-        ) from None
-    assert isinstance(value, BaseModel)
-    return value.model_dump(mode="json")
-
-
-def _validation_message(exc: ValidationError, what: str = "input") -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"{what}.{where}: {first['msg']}" if where else f"{what}: {first['msg']}"

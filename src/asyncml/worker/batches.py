@@ -29,9 +29,10 @@ from asyncml.errors import JobError
 from asyncml.metrics.recording import record_batch, record_expired
 from asyncml.worker import retries
 from asyncml.worker.drain import Delivery, Drain
+from asyncml.worker.outcomes import Outcome, OutputError, output_json, validation_message
 
 if TYPE_CHECKING:
-    from asyncml.worker.base import JobTask, Outcome
+    from asyncml.worker.base import JobTask
 
 log = logging.getLogger(__name__)
 
@@ -180,15 +181,13 @@ def _send_again(task: JobTask, item: Item, delay: float) -> None:
 def execute(task: JobTask, definition: TaskDefinition, instance: Any, items: list[Item]) -> None:
     """Validate each input, call ``run_batch`` once on the valid ones, and set each item's
     ``result``: ("succeeded", output JSON) or ("failed", (code, message))."""
-    from asyncml.worker.base import _output, _OutputError, _validation_message
-
     valid = []
     for item in items:
         try:
             item.value = definition.input_model.model_validate(item.payload)
             valid.append(item)
         except ValidationError as exc:
-            item.result = ("failed", ("invalid_input", _validation_message(exc)))
+            item.result = ("failed", ("invalid_input", validation_message(exc)))
     if not valid:
         return
     contexts = [task.job_context(item.job_id) for item in valid]
@@ -214,8 +213,8 @@ def execute(task: JobTask, definition: TaskDefinition, instance: Any, items: lis
             item.result = ("failed", ("internal_error", f"unexpected {type(out).__name__}: {out}"))
         else:
             try:
-                item.result = ("succeeded", _output(definition, out))
-            except _OutputError as exc:
+                item.result = ("succeeded", output_json(definition, out))
+            except OutputError as exc:
                 item.result = ("failed", ("internal_error", str(exc)))
 
 
@@ -227,8 +226,6 @@ def _fail_all(items: list[Item], code: str, message: str) -> None:
 def record(task: JobTask, definition: TaskDefinition, item: Item) -> Outcome:
     """Store the item's outcome; a retryable error with attempts left is sent again with
     its backoff instead (the job Celery delivered: by the caller, with Celery's retry)."""
-    from asyncml.worker.base import Outcome
-
     if item.error is not None:
         delay = retries.retry_in(task, definition, item.job_id, item.error)
         if delay is not None:

@@ -32,7 +32,7 @@ from kombu.connection import Connection
 from kombu.entity import Queue
 
 from asyncml.settings import Settings
-from asyncml.worker.app import celery_config
+from asyncml.worker.config import broker_transport_options
 from asyncml.worker.transport import restore_at_head
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class Drain:
 
     def __init__(self, settings: Settings) -> None:
         self.url = settings.effective_broker_url
-        self.options = celery_config(settings)["broker_transport_options"]
+        self.options = broker_transport_options(settings)
         self.redis = settings.broker_is_redis
         self._pid: int | None = None
         self._connection: Any = None

@@ -24,7 +24,7 @@ from kombu.connection import Connection
 
 from asyncml.settings import Settings
 from asyncml.supervise import Child, Supervisor
-from asyncml.worker.app import celery_config
+from asyncml.worker.config import broker_transport_options
 from asyncml.worker.solo import InHand
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class Restorer:
 
     def __init__(self, settings: Settings, in_hand: dict[str, Path]) -> None:
         self.url = settings.effective_broker_url
-        self.options = celery_config(settings)["broker_transport_options"]
+        self.options = broker_transport_options(settings)
         self.in_hand = in_hand  # child name -> its InHand file
 
     def __call__(self, child: Child, code: int | None) -> None:
