@@ -152,13 +152,18 @@ def _within(name: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def forbidden(
-    graph: ImportGraph, importers: tuple[str, ...], imported: tuple[str, ...]
+    graph: ImportGraph,
+    importers: tuple[str, ...],
+    imported: tuple[str, ...],
+    *,
+    except_in: tuple[str, ...] = (),
 ) -> list[Import]:
-    """The imports of a module under ``importers`` of anything under ``imported``."""
+    """The imports, by a module under ``importers`` but not under ``except_in``, of anything
+    under ``imported`` (names are dotted prefixes: ``asyncml.api`` covers the package)."""
     return [
         i
         for name, imports in graph.imports.items()
-        if _within(name, importers)
+        if _within(name, importers) and not _within(name, except_in)
         for i in imports
         if _within(i.imported, imported)
     ]
