@@ -20,6 +20,9 @@ marked ``retryable`` (transient download failures and timeouts are, by default; 
     ├── ConflictError                 state or idempotency conflict (HTTP 409)
     ├── UnauthorizedError             missing or unknown API key (HTTP 401)
     ├── BadHeaderError                a request header that cannot be honoured (HTTP 400)
+    ├── BadRequestError               valid by the schema but cannot be served (HTTP 422)
+    ├── UnknownTaskError              no such task or version in the registry (HTTP 422)
+    ├── RateLimitedError              too many requests for this key (HTTP 429)
     └── ServiceUnavailableError       broker or store unreachable (HTTP 503)
         └── QueueFullError            the queue holds ASYNCML_MAX_QUEUED jobs (HTTP 503)
 """
@@ -102,6 +105,22 @@ class ConflictError(AsyncmlError):
 
 class BadHeaderError(AsyncmlError):
     """A request header whose value this API cannot use (e.g. a foreign ``Last-Event-ID``)."""
+
+
+class BadRequestError(AsyncmlError, ValueError):
+    """A request the schema let through but that cannot be served (422)."""
+
+
+class UnknownTaskError(AsyncmlError, ValueError):
+    """No such task (or version) in the registry (HTTP 422)."""
+
+
+class RateLimitedError(AsyncmlError):
+    """Too many requests for this key (HTTP 429)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many requests; retry in {retry_after} s")
+        self.retry_after = retry_after
 
 
 class ServiceUnavailableError(AsyncmlError):

@@ -13,8 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 import asyncml
-from asyncml.api.catalog import TaskCatalog, UnknownTaskError
+from asyncml.api.catalog import TaskCatalog
 from asyncml.authoring import definition_of
+from asyncml.errors import UnknownTaskError
 from asyncml.store.registry import (
     GENERATION_KEY,
     Registry,

@@ -19,7 +19,19 @@ from asyncml.api.deps import Authenticated
 from asyncml.api.jobs import JobService
 from asyncml.api.limits import LimitsMiddleware, RateLimiter
 from asyncml.api.notify import Notifier
-from asyncml.api.routes import compat, docs, events, files, health, jobs, tasks, webhooks
+from asyncml.api.routes import (
+    compat,
+    docs,
+    events,
+    files,
+    health,
+    jobs,
+    metrics,
+    outcomes,
+    queues,
+    tasks,
+    webhooks,
+)
 from asyncml.settings import Settings
 from asyncml.store import AsyncJobStore, deadlines
 from asyncml.store.files import AsyncFileStore
@@ -112,6 +124,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.console:
         ui.install(app)
     docs.install(app)
+    app.include_router(metrics.router)
+    app.include_router(queues.router)
+    app.include_router(outcomes.router)
     app.add_middleware(
         LimitsMiddleware,
         max_body_bytes=settings.max_body_bytes,

@@ -17,6 +17,7 @@ from typing import Any
 import redis
 
 from asyncml.api.validation import InputValidator
+from asyncml.errors import UnknownTaskError
 from asyncml.store.registry import TaskManifest, read_generation, read_manifests
 from asyncml.worker.queues import SERVICE_QUEUES
 
@@ -30,10 +31,6 @@ def _age(manifest: TaskManifest) -> tuple[tuple[tuple[int, int | str], ...], flo
     parts = manifest.version.replace("-", ".").replace("+", ".").split(".")
     natural = tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts)
     return natural, manifest.registered_at
-
-
-class UnknownTaskError(ValueError):
-    """No such task (or version) in the registry (HTTP 422)."""
 
 
 class TaskCatalog:

@@ -1,4 +1,5 @@
-"""The original contract's two hottest requests, answered without FastAPI's per-request work.
+"""The original contract's two hottest requests, answered without FastAPI's per-request work:
+a thin front of the same functions as its routes (``api/routes/compat.py``).
 
 A client of the original contract submits with ``POST /audio/length`` and then polls
 ``GET /task/{id}``, often several times a job. Through FastAPI each of those requests
@@ -9,12 +10,14 @@ itself, doing what the layers it skips would have done for them:
 
 - request metrics and the job id on log lines, as ``ObserveMiddleware`` records them;
 - the caller is found by the same function as the ``Owner`` dependency;
-- an error is answered by the app's own exception handler for it (one implementation of
-  every error answer: 401, 404, 429, 503...);
-- a submit that is anything but a plain, valid request (a body too large or nested too
-  deep for ``LimitsMiddleware``, bad JSON, a failing field, a callback, another content
-  type) is handed, body and all, to the rest of the stack before anything is done with it,
-  so every error message and every rarely used option has one implementation.
+- the job is submitted and read by the routes' own functions (``compat.submit_audio``,
+  ``compat.read``);
+- an error is answered by ``problems.answer``, as the app's exception handlers answer it
+  (one implementation of every error answer: 401, 404, 422, 429, 503...);
+- a submit that is anything but a valid JSON request (a body too large or nested too deep
+  for ``LimitsMiddleware``, bad JSON, a failing field, another content type) is handed,
+  body and all, to the rest of the stack before anything is done with it, so every
+  validation message has one implementation.
 
 The FastAPI routes of the same paths stay: they are the OpenAPI contract and the fallback.
 """
@@ -23,21 +26,18 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
 import orjson
 from fastapi import FastAPI
 from pydantic import ValidationError
-from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from asyncml import logs
-from asyncml.api.catalog import TaskCatalog
+from asyncml.api import problems
 from asyncml.api.deps import bearer_token, caller
-from asyncml.api.jobs import JobService
 from asyncml.api.limits import BodyTooLargeError, answer_too_large, json_depth, read_body, replay
 from asyncml.api.observe import StatusRecorder
-from asyncml.events import legacy_result
+from asyncml.api.routes import compat
 from asyncml.metrics.exposition import RequestMetrics
 from asyncml.schemas import LegacyAudioRequest
 
@@ -107,7 +107,10 @@ class FastLane:
         except BodyTooLargeError:  # more than it declared: as LimitsMiddleware answers it
             await answer_too_large(counted, self.max_body)
         except Exception as exc:
-            await _render(scope, receive, counted, exc)
+            response = problems.answer(exc)
+            if response is None:  # a bug: up to ServerErrorMiddleware (500), as it would
+                raise
+            await response(scope, receive, counted)
         finally:
             if not handed:
                 seconds = time.perf_counter() - start
@@ -116,10 +119,8 @@ class FastLane:
     async def _read_task(self, scope: Scope, receive: Receive, send: Send, job_id: str) -> None:
         state = scope["app"].state
         owner = caller(state, bearer_token(_header(scope, b"authorization")))
-        jobs: JobService = state.jobs
-        job = await jobs.get(job_id, owner, position=False)
-        body = orjson.dumps(legacy_result(job).model_dump(mode="json"))
-        await _answer(send, 200 if job.status.is_terminal() else 202, body)
+        status, result = await compat.read(state.jobs, job_id, owner)
+        await _answer(send, status, orjson.dumps(result.model_dump(mode="json")))
 
     async def _create_audio_length(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await self._plain_body(scope, receive)
@@ -127,15 +128,12 @@ class FastLane:
             request = LegacyAudioRequest.model_validate_json(body)
         except ValidationError:
             raise _Handoff(body) from None
-        if request.callback or request.callback_url is not None:
-            raise _Handoff(body)
         state = scope["app"].state
         owner = caller(state, bearer_token(_header(scope, b"authorization")))
-        jobs: JobService = state.jobs
-        catalog: TaskCatalog = state.catalog
-        spec = await catalog.resolve("audio.length")
-        job, _ = await jobs.submit(spec, {"url": str(request.audio_url)}, owner)
-        await _answer(send, 201, orjson.dumps({"id": job.id}))
+        created = await compat.submit_audio(
+            "audio.length", request, state.jobs, state.catalog, owner, state.settings
+        )
+        await _answer(send, 201, orjson.dumps(created.model_dump(mode="json")))
 
     async def _plain_body(self, scope: Scope, receive: Receive) -> bytes:
         """The body of a JSON request of declared length within the limits; otherwise hand
@@ -149,19 +147,6 @@ class FastLane:
         if json_depth(body) > self.max_depth:
             raise _Handoff(body)
         return body
-
-
-async def _render(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
-    """Answer ``exc`` with the app's own handler for it, as ExceptionMiddleware would; an
-    exception no handler takes goes up to ServerErrorMiddleware (500), as it would."""
-    handlers: dict[Any, Any] = scope["app"].exception_handlers
-    for cls in type(exc).__mro__:
-        handler = handlers.get(cls)
-        if handler is not None and cls not in (Exception, 500):
-            response = await handler(Request(scope, receive), exc)
-            await response(scope, receive, send)
-            return
-    raise exc
 
 
 def install(app: FastAPI, instruments: RequestMetrics, max_body: int, max_depth: int) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from asyncml import sources
-from asyncml.api.jobs import BadRequestError
+from asyncml.errors import BadRequestError
 from asyncml.store.files import AsyncFileStore
 
 

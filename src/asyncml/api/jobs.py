@@ -20,7 +20,7 @@ import orjson
 from asyncml import logs
 from asyncml.api.broker import Broker
 from asyncml.api.notify import Notifier
-from asyncml.errors import ConflictError, JobNotFoundError, QueueFullError, quoted
+from asyncml.errors import BadRequestError, ConflictError, JobNotFoundError, QueueFullError, quoted
 from asyncml.events import WebhookTarget
 from asyncml.metrics.queues import queue_position
 from asyncml.scheduling import NO_OPTIONS, JobOptions
@@ -29,10 +29,6 @@ from asyncml.store import AsyncJobStore, BacklogFull, IdempotencyConflict, Store
 from asyncml.store.registry import TaskManifest
 
 log = logging.getLogger(__name__)
-
-
-class BadRequestError(ValueError):
-    """A request the schema let through but that cannot be served (422)."""
 
 
 class JobService:
@@ -179,4 +175,4 @@ class JobService:
         return [s.job for s in page], (str(following) if following is not None else None)
 
 
-__all__ = ["BadRequestError", "JobService"]
+__all__ = ["JobService"]

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from asyncml.api.jobs import BadRequestError
+from asyncml.errors import BadRequestError, RateLimitedError
 from asyncml.store.files import too_large_message as upload_too_large
 
 UPLOAD_PATH = "/v1/files"
@@ -36,14 +36,6 @@ _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 # A \u escape of either half of a surrogate pair (possibly an escaped backslash and text).
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-class RateLimitedError(Exception):
-    """Too many requests for this key (HTTP 429)."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many requests; retry in {retry_after} s")
-        self.retry_after = retry_after
 
 
 def json_depth(body: bytes) -> int:

@@ -3,7 +3,7 @@
 One pure ASGI middleware (no response buffering, so long-polls and event streams pass
 through untouched) times each request, counts it by route *template*
 (``/v1/jobs/{job_id}``, not the id) and status, and binds the job id of requests about a job
-to the logging context. ``install`` wires it and the operations routes into an app.
+to the logging context. ``install`` wires it into an app.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asyncml import logs
-from asyncml.api.routes import metrics, outcomes, queues
 from asyncml.metrics.exposition import RequestMetrics
 
 _JOB_PATH = re.compile(r"^/(?:v1/jobs|task)/([0-9A-Za-z_-]{1,64})(?:/|$)")
@@ -57,14 +56,11 @@ class ObserveMiddleware:
 
 
 def install(app: FastAPI) -> RequestMetrics:
-    """Request metrics in a registry of the app's own, ``GET /metrics``, ``GET /v1/queues``
-    and ``GET /v1/outcomes``; returns the instruments (the fast lane records into them too)."""
+    """Request metrics in a registry of the app's own (``GET /metrics`` shows it); returns
+    the instruments (the fast lane records into them too)."""
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     app.state.metrics_registry = registry
     instruments = RequestMetrics(registry)
     app.add_middleware(ObserveMiddleware, instruments=instruments)
-    app.include_router(metrics.router)
-    app.include_router(queues.router)
-    app.include_router(outcomes.router)
     return instruments

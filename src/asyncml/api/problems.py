@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,16 +15,16 @@ from redis.exceptions import TimeoutError as StoreTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 
-from asyncml.api.catalog import UnknownTaskError
-from asyncml.api.jobs import BadRequestError
-from asyncml.api.limits import RateLimitedError
 from asyncml.errors import (
     BadHeaderError,
+    BadRequestError,
     ConflictError,
     JobNotFoundError,
     QueueFullError,
+    RateLimitedError,
     ServiceUnavailableError,
     UnauthorizedError,
+    UnknownTaskError,
 )
 from asyncml.store.connections import PoolExhaustedError
 from asyncml.store.files import EmptyUploadError, UploadTooLargeError
@@ -68,11 +68,60 @@ _PLAIN: dict[type[Exception], tuple[int, str]] = {
 }
 
 
-def _plain(status: int, code: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
-    async def handler(_: Request, exc: Exception) -> JSONResponse:
-        return problem(status, code, str(exc))
+def _unauthorized(exc: Exception) -> JSONResponse:
+    response = problem(401, "unauthorized", str(exc))
+    response.headers["WWW-Authenticate"] = 'Bearer realm="asyncml"'
+    return response
 
-    return handler
+
+def _rate_limited(exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RateLimitedError)
+    response = problem(429, "rate_limited", str(exc))
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def _queue_full(exc: Exception) -> JSONResponse:
+    response = problem(503, "queue_full", str(exc))
+    response.headers["Retry-After"] = str(QUEUE_FULL_RETRY_S)
+    return response
+
+
+def _store_error(exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RedisError)
+    return store_problem(exc)
+
+
+def _plain(status: int, code: str) -> Callable[[Exception], JSONResponse]:
+    return lambda exc: problem(status, code, str(exc))
+
+
+# Every error of ours that becomes an answer, by class (the closest class in the MRO wins).
+_ANSWERS: dict[type[Exception], Callable[[Exception], JSONResponse]] = {
+    **{exc_type: _plain(status, code) for exc_type, (status, code) in _PLAIN.items()},
+    ServiceUnavailableError: lambda exc: _retry(str(exc)),
+    QueueFullError: _queue_full,
+    UnauthorizedError: _unauthorized,
+    RateLimitedError: _rate_limited,
+    RedisError: _store_error,
+}
+
+
+def answer(exc: Exception) -> JSONResponse | None:
+    """The answer to ``exc``, or None for an exception that is no error of a request's (a
+    bug: it goes up to the server's 500). The app's exception handlers and the fast lane of
+    the original contract both answer through here."""
+    for cls in type(exc).__mro__:
+        build = _ANSWERS.get(cls)
+        if build is not None:
+            return build(exc)
+    return None
+
+
+async def _handle(_: Request, exc: Exception) -> JSONResponse:
+    response = answer(exc)
+    assert response is not None  # registered only for the classes answer() knows
+    return response
 
 
 def install(app: FastAPI) -> None:
@@ -82,34 +131,8 @@ def install(app: FastAPI) -> None:
         detail = [{k: v for k, v in e.items() if k in {"loc", "msg", "type"}} for e in errors]
         return problem(422, "invalid_request", describe(errors), detail=detail)
 
-    for exc_type, (status, code) in _PLAIN.items():
-        app.add_exception_handler(exc_type, _plain(status, code))
-
-    @app.exception_handler(ServiceUnavailableError)
-    async def unavailable(_: Request, exc: ServiceUnavailableError) -> JSONResponse:
-        return _retry(str(exc))
-
-    @app.exception_handler(UnauthorizedError)
-    async def unauthorized(_: Request, exc: UnauthorizedError) -> JSONResponse:
-        response = problem(401, "unauthorized", str(exc))
-        response.headers["WWW-Authenticate"] = 'Bearer realm="asyncml"'
-        return response
-
-    @app.exception_handler(RateLimitedError)
-    async def rate_limited(_: Request, exc: RateLimitedError) -> JSONResponse:
-        response = problem(429, "rate_limited", str(exc))
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
-
-    @app.exception_handler(QueueFullError)
-    async def queue_full(_: Request, exc: QueueFullError) -> JSONResponse:
-        response = problem(503, "queue_full", str(exc))
-        response.headers["Retry-After"] = str(QUEUE_FULL_RETRY_S)
-        return response
-
-    @app.exception_handler(RedisError)
-    async def store_error(_: Request, exc: RedisError) -> JSONResponse:
-        return store_problem(exc)
+    for exc_type in _ANSWERS:
+        app.add_exception_handler(exc_type, _handle)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:

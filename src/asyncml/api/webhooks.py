@@ -7,9 +7,8 @@ from collections.abc import Iterable
 
 from pydantic import AnyHttpUrl
 
-from asyncml.api.jobs import BadRequestError
 from asyncml.deliveries import read_log, redeliver
-from asyncml.errors import ConflictError, DestinationNotAllowedError, JobError
+from asyncml.errors import BadRequestError, ConflictError, DestinationNotAllowedError, JobError
 from asyncml.events import WebhookTarget
 from asyncml.net.policy import EgressPolicy
 from asyncml.net.target import DEFAULT_PORTS, check, parse_url

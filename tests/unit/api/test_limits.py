@@ -9,15 +9,14 @@ from typing import Any
 import orjson
 import pytest
 
-from asyncml.api.jobs import BadRequestError
 from asyncml.api.limits import (
     LimitsMiddleware,
-    RateLimitedError,
     RateLimiter,
     check_input_size,
     has_lone_surrogate,
     json_depth,
 )
+from asyncml.errors import BadRequestError, RateLimitedError
 
 CAP = 2048
 

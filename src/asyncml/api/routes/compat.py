@@ -56,7 +56,7 @@ async def _log_when_done(jobs: JobService, job_id: str, owner: str) -> None:
     log.info("job %s: callback result %s", job_id, legacy_result(job).model_dump_json())
 
 
-async def _submit(
+async def submit(
     jobs: JobService,
     catalog: TaskCatalog,
     owner: str,
@@ -65,6 +65,7 @@ async def _submit(
     callback: bool,
     callback_url: WebhookTarget | None = None,
 ) -> LegacyCreated:
+    """Queue ``task`` for ``payload``; with ``callback``, log the result when it is done."""
     spec = await catalog.resolve(task)
     job, _ = await jobs.submit(spec, payload, owner, webhook=callback_url)
     if callback:
@@ -80,6 +81,26 @@ def _callback_target(url: AnyHttpUrl | None, settings: Settings) -> WebhookTarge
     return webhook_target("callback_url", url, ("completed",), "legacy", settings)
 
 
+async def submit_audio(
+    task: str,
+    body: LegacyAudioRequest,
+    jobs: JobService,
+    catalog: TaskCatalog,
+    owner: str,
+    settings: Settings,
+) -> LegacyCreated:
+    """Queue an audio ``task`` (``audio.length``, ``audio.gender``) for ``audio_url``."""
+    target = _callback_target(body.callback_url, settings)
+    payload = {"url": str(body.audio_url)}
+    return await submit(jobs, catalog, owner, task, payload, body.callback, target)
+
+
+async def read(jobs: JobService, task_id: str, owner: str) -> tuple[int, LegacyTaskResult]:
+    """The job in the original shape, and its status code: 202 unfinished, 200 finished."""
+    job = await jobs.get(task_id, owner, position=False)  # the original shape has none
+    return (200 if job.status.is_terminal() else 202), legacy_result(job)
+
+
 @router.post("/audio/length", status_code=201, responses=CREATED)
 async def create_audio_length(
     body: LegacyAudioRequest,
@@ -89,9 +110,7 @@ async def create_audio_length(
     settings: AppSettings,
 ) -> LegacyCreated:
     """Queue an ``audio.length`` job for ``audio_url``."""
-    target = _callback_target(body.callback_url, settings)
-    payload = {"url": str(body.audio_url)}
-    return await _submit(jobs, catalog, owner, "audio.length", payload, body.callback, target)
+    return await submit_audio("audio.length", body, jobs, catalog, owner, settings)
 
 
 @router.post("/audio/gender", status_code=201, responses=CREATED)
@@ -103,9 +122,7 @@ async def create_audio_gender(
     settings: AppSettings,
 ) -> LegacyCreated:
     """Queue an ``audio.gender`` job for ``audio_url``."""
-    target = _callback_target(body.callback_url, settings)
-    payload = {"url": str(body.audio_url)}
-    return await _submit(jobs, catalog, owner, "audio.gender", payload, body.callback, target)
+    return await submit_audio("audio.gender", body, jobs, catalog, owner, settings)
 
 
 @router.post("/euro/results", status_code=201, responses=CREATED)
@@ -120,7 +137,7 @@ async def create_euro_results(
     draw = body.draw_date
     payload = {"draw_date": draw.isoformat() if hasattr(draw, "isoformat") else str(draw)}
     target = _callback_target(body.callback_url, settings)
-    return await _submit(jobs, catalog, owner, "euro.results", payload, body.callback, target)
+    return await submit(jobs, catalog, owner, "euro.results", payload, body.callback, target)
 
 
 @router.get(
@@ -129,7 +146,5 @@ async def create_euro_results(
 )
 async def read_task(task_id: str, response: Response, jobs: Jobs, owner: Owner) -> LegacyTaskResult:
     """The job in the original shape: 202 while unfinished, 200 when finished."""
-    job = await jobs.get(task_id, owner, position=False)  # the original shape has none
-    if not job.status.is_terminal():
-        response.status_code = 202
-    return legacy_result(job)
+    response.status_code, result = await read(jobs, task_id, owner)
+    return result

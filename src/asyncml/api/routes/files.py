@@ -15,8 +15,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from asyncml import sources
 from asyncml.api.deps import AppSettings, Owner
-from asyncml.api.jobs import BadRequestError
-from asyncml.errors import JobNotFoundError, quoted
+from asyncml.errors import BadRequestError, JobNotFoundError, quoted
 from asyncml.schemas import FileInfo, Problem
 from asyncml.store.files import AsyncFileStore, FileMeta
 
