@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     task_events: bool = False
 
     # Standard Webhooks secrets (whsec_…), space- or comma-separated while rotating. Unset:
-    # asyncml makes one and keeps it in the job store (see asyncml.worker.webhooks).
+    # asyncml makes one and keeps it in the job store (see asyncml.worker.delivery).
     webhook_secret: SecretStr = SecretStr("")
     # Delay before each attempt, in seconds (the first is 0: at once). Default: about 3 days.
     webhook_retry_schedule_s: str = DEFAULT_WEBHOOK_SCHEDULE

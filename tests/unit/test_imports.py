@@ -31,6 +31,16 @@ RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
         QUEUE_LIBRARIES,
         ("asyncml.queue", "asyncml.worker"),
     ),
+    "the store and the metrics build on nothing above them": (
+        ("asyncml.store", "asyncml.metrics"),
+        ("asyncml.api", "asyncml.worker", "asyncml.queue", *QUEUE_LIBRARIES, *WEB_LIBRARIES),
+        (),
+    ),
+    "the command line's client side and the demo are clients": (
+        ("asyncml.console", "asyncml.demo"),
+        ("asyncml.api", "asyncml.worker", "asyncml.queue", "asyncml.store", *QUEUE_LIBRARIES),
+        (),
+    ),
     "the SDK and the egress client import no server code": (
         ("asyncml.client", "asyncml.net"),
         ("asyncml.api", "asyncml.worker", "asyncml.queue", "asyncml.store"),

@@ -27,8 +27,8 @@ from asyncml.webhooks import (
     verify,
     webhook_id,
 )
+from asyncml.worker.delivery import judge, retry_after
 from asyncml.worker.queues import all_queues
-from asyncml.worker.webhooks import judge, retry_after
 
 BODY = b'{"type":"job.completed","data":{"id":"j1","status":"succeeded"}}'
 SCHEDULE = (0.0, 5.0, 300.0, 1800.0)

@@ -16,7 +16,7 @@ from asyncml.api import fastlane, observe, openapi, problems, ui
 from asyncml.api.broker import Broker
 from asyncml.api.catalog import TaskCatalog
 from asyncml.api.deps import Authenticated
-from asyncml.api.jobs import JobService
+from asyncml.api.job_service import JobService
 from asyncml.api.limits import LimitsMiddleware, RateLimiter
 from asyncml.api.notify import Notifier
 from asyncml.api.routes import (

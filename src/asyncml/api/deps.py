@@ -10,7 +10,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 from starlette.datastructures import State
 
 from asyncml.api.catalog import TaskCatalog
-from asyncml.api.jobs import JobService
+from asyncml.api.job_service import JobService
 from asyncml.api.limits import RateLimiter
 from asyncml.apikeys import PUBLIC_OWNER, KeyRing
 from asyncml.errors import UnauthorizedError

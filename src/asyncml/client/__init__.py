@@ -14,6 +14,9 @@ Over HTTP only (httpx): importing it loads no server, queue or model code.
 A local file in an input (``{"url": Path("a.wav")}``) is uploaded first (``upload``);
 ``priority``, ``deadline``/``start_within_s`` and ``timeout_s`` schedule a job.
 ``AsyncClient`` is the same for asyncio. The error tree is in ``asyncml.client.errors``.
+
+Owns the SDK: twin sync/async clients over one shared core, the error tree, plain
+data models. Must not import any server, queue or model code.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """The client side of the ``asyncml`` command: commands that talk to an API over HTTP
-through the SDK (``asyncml.client``), never importing server code."""
+through the SDK (``asyncml.client``), never importing server code.
+
+Must not import server, queue or model code: it is a client like any other.
+"""
 
 from __future__ import annotations
 

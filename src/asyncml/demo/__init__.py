@@ -4,6 +4,8 @@ It starts a throwaway embedded asyncml (or uses one at ``--url``), serves a loca
 of speech files named like the Open Speech Repository's and made-up EuroMillions results
 pages, sends every job through the SDK in parallel, and prints what came back, explaining
 the failures that are meant to happen.
+
+Must not import server internals: it drives asyncml through its command line and SDK.
 """
 
 from __future__ import annotations

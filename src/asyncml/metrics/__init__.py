@@ -24,6 +24,10 @@
 
 Webhook delivery code counts its failures with ``record_webhook_failure`` (sync client)
 or ``arecord_webhook_failure`` (asyncio client).
+
+Owns the metric names and how they are shown (Prometheus text, ``/v1/queues``); the
+counters themselves are written by the store's scripts. Must not import ``asyncml.api``,
+``asyncml.worker``, Celery or kombu.
 """
 
 from asyncml.metrics.recording import arecord_webhook_failure, record_webhook_failure

@@ -9,6 +9,10 @@ with Egress(EgressPolicy(allow=("127.0.0.1",))) as egress:
     with egress.open("http://127.0.0.1:8000/clip.ogg") as f:
         f.seek(-65536, io.SEEK_END)
         tail = f.read()
+
+Owns every outbound fetch (input URLs, webhooks): policy, resolution, pinned
+connections, byte caps, deadlines. Must not import any server code (api, worker, store)
+or Celery/kombu; the readers reach the client through the small ``Hops`` protocol.
 """
 
 from asyncml.net.client import Egress

@@ -7,6 +7,10 @@ change is published on the job's channel so waiters wake without polling.
 
 ``JobStore`` is the synchronous face used by workers; ``AsyncJobStore`` the asyncio face
 used by the API. Both share the key layout, the scripts and the record codec below.
+
+Owns every key and Lua script in Redis: job records, the registry, uploads, deadlines
+and the webhook outbox. Must not import ``asyncml.api``, ``asyncml.worker``, Celery or
+kombu: API and workers build on it, never the reverse.
 """
 
 from asyncml.store.aio import AsyncJobStore, BacklogFull, Enqueue, IdempotencyConflict

@@ -18,7 +18,7 @@ def create_celery(settings: Settings, tasks: Sequence[TaskDefinition] | None = N
     app = Celery("asyncml", set_as_current=False)
     app.conf.update(celery_config(settings, tasks or ()))
     if tasks is not None:
-        from asyncml.worker import deadlines, observe, priorities, republish, webhooks
+        from asyncml.worker import deadlines, delivery, observe, priorities, republish
         from asyncml.worker.context import WorkerContext
 
         ctx = WorkerContext(settings)
@@ -28,7 +28,7 @@ def create_celery(settings: Settings, tasks: Sequence[TaskDefinition] | None = N
             by_name.setdefault(definition.name, []).append(definition)
         for versions in by_name.values():
             register(app, ctx, versions)
-        webhooks.register(app, settings)
+        delivery.register(app, settings)
         republish.install(app, settings, {t.name: t.celery_name for t in tasks})
         deadlines.install(app, settings)
         priorities.install(app, settings)

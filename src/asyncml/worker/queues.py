@@ -1,7 +1,7 @@
 """Which queues a worker consumes: its tasks' queues, and asyncml's own service queues.
 
 Service queues carry asyncml's own work, not tasks a client can submit: ``webhooks``
-delivers signed webhooks (``asyncml.worker.webhooks``).
+delivers signed webhooks (``asyncml.worker.delivery``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import asyncio
 import datetime as dt
 import time
 
-from asyncml.api.jobs import JobService
+from asyncml.api.job_service import JobService
 from asyncml.api.notify import Notifier
 from asyncml.schemas import Job, JobStatus
 from asyncml.store import StoredJob

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import TypeAdapter
 
-from asyncml.api.webhooks import webhook_target
+from asyncml.api.webhook_targets import webhook_target
 from asyncml.errors import BadRequestError
 from asyncml.schemas import JobCreate, WebhookUrl
 from asyncml.settings import Settings

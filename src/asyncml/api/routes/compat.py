@@ -18,9 +18,9 @@ from pydantic import AnyHttpUrl
 
 from asyncml.api.catalog import TaskCatalog
 from asyncml.api.deps import AppSettings, Catalog, Jobs, Owner
-from asyncml.api.jobs import JobService
+from asyncml.api.job_service import JobService
 from asyncml.api.routes.jobs import operation_ref
-from asyncml.api.webhooks import webhook_target
+from asyncml.api.webhook_targets import webhook_target
 from asyncml.events import WebhookTarget, legacy_result
 from asyncml.schemas import (
     LegacyAudioRequest,

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
 
 from asyncml.api.deps import AppSettings, Jobs, Owner
-from asyncml.api.jobs import JobService
+from asyncml.api.job_service import JobService
 from asyncml.api.routes.jobs import ERRORS
 from asyncml.api.routes.jobs import _linked as linked
 from asyncml.errors import BadHeaderError

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from asyncml.api.deps import AppSettings, Catalog, Jobs, Owner
 from asyncml.api.inputs import check_references
 from asyncml.api.limits import check_input_size
-from asyncml.api.webhooks import webhook_target, with_deliveries
+from asyncml.api.webhook_targets import webhook_target, with_deliveries
 from asyncml.errors import BadRequestError
 from asyncml.scheduling import JobOptions
 from asyncml.schemas import Job, JobCreate, JobLinks, JobPage, JobStatus, Problem

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from asyncml.api.deps import AppSettings, Jobs, Owner
 from asyncml.api.routes.jobs import ERRORS
 from asyncml.api.routes.jobs import _linked as linked
-from asyncml.api.webhooks import LOOPBACK_HOSTS, redeliver_latest, with_deliveries
+from asyncml.api.webhook_targets import LOOPBACK_HOSTS, redeliver_latest, with_deliveries
 from asyncml.deliveries import stored_secret
 from asyncml.errors import ConflictError
 from asyncml.schemas import Job, WebhookSecret
