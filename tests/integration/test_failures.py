@@ -28,11 +28,9 @@ import pytest
 import redis
 from pydantic import ValidationError
 
-from asyncml.events import event_log_key
-from asyncml.metrics.recording import METRICS_KEY
 from asyncml.plugins import discover
 from asyncml.settings import Settings
-from asyncml.store import job_key
+from asyncml.store.keys import METRICS_KEY, event_log_key, job_key
 from asyncml.worker.app import create_celery
 from tests.conftest import STORE_DB
 from tests.integration.conftest import REDIS_URL, base_env, layout_env

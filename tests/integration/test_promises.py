@@ -22,7 +22,7 @@ import httpx
 import pytest
 import redis
 
-from asyncml.metrics.recording import METRICS_KEY
+from asyncml.store.keys import METRICS_KEY
 from tests.integration.conftest import layout_env, stop_stack
 from tests.integration.fileserver import FileServer
 from tests.integration.stack import Stack, free_port, wait_for

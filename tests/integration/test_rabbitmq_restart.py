@@ -25,7 +25,7 @@ import httpx
 import pytest
 import redis
 
-from asyncml.metrics.recording import METRICS_KEY
+from asyncml.store.keys import METRICS_KEY
 from tests.conftest import IN_CI, STORE_DB
 from tests.integration.conftest import REDIS_URL, layout_env
 from tests.integration.fileserver import FileServer

@@ -22,9 +22,9 @@ import redis
 from kombu import Connection, Queue
 
 from asyncml.api.wire import redis_list
-from asyncml.metrics.recording import METRICS_KEY
 from asyncml.settings import Settings
 from asyncml.store import JobStore
+from asyncml.store.keys import METRICS_KEY
 from asyncml.worker.app import create_celery
 from asyncml.worker.republish import BrokerView
 from tests.integration.conftest import layout_env, stop_stack

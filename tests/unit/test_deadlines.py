@@ -8,10 +8,10 @@ import time
 import pytest
 import redis.asyncio as aredis
 
-from asyncml.metrics.recording import queued_key
 from asyncml.scheduling import JobOptions
 from asyncml.schemas import JobStatus
 from asyncml.store import JobStore, deadlines
+from asyncml.store.keys import queued_key
 from tests.unit.conftest import URL
 from tests.unit.test_store import create
 

@@ -7,9 +7,10 @@ import asyncio
 import uuid
 from typing import Any
 
-from asyncml.deliveries import DeliveryStore, read_log, redeliver
-from asyncml.events import WEBHOOK_KICK_CHANNEL, WebhookTarget, delivery_key, event_log_key
 from asyncml.store import AsyncJobStore, JobStore
+from asyncml.store.deliveries import DeliveryStore, read_log, redeliver
+from asyncml.store.effects import WebhookTarget
+from asyncml.store.keys import WEBHOOK_KICK_CHANNEL, delivery_key, event_log_key
 from tests.integration.stack import wait_for
 from tests.unit.conftest import URL
 

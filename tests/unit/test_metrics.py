@@ -20,9 +20,10 @@ from asyncml.metrics.queues import (
     read_queue_stats,
     workers_key,
 )
-from asyncml.metrics.recording import METRICS_KEY, PREFIX, record_expired
 from asyncml.store import PREFIX as STORE_PREFIX
 from asyncml.store import AsyncJobStore, JobStore
+from asyncml.store.counters import record_expired
+from asyncml.store.keys import METRICS_KEY, PREFIX
 from tests.prometheus import Samples, parse, value
 from tests.unit.conftest import URL
 
@@ -172,7 +173,7 @@ def test_heartbeats_count_live_workers(store: JobStore) -> None:
 
 
 def test_batch_sizes_show_only_for_batched_tasks(store: JobStore) -> None:
-    from asyncml.metrics.recording import record_batch
+    from asyncml.store.counters import record_batch
 
     for size in (1, 5, 32, 100):
         record_batch(store.redis, "text.embed", size)

@@ -21,11 +21,11 @@ from asyncml import logs
 from asyncml.api.broker import Broker
 from asyncml.api.notify import Notifier
 from asyncml.errors import BadRequestError, ConflictError, JobNotFoundError, QueueFullError, quoted
-from asyncml.events import WebhookTarget
 from asyncml.metrics.queues import queue_position
 from asyncml.scheduling import NO_OPTIONS, JobOptions
 from asyncml.schemas import Job, JobStatus
 from asyncml.store import AsyncJobStore, BacklogFull, IdempotencyConflict, StoredJob
+from asyncml.store.effects import WebhookTarget
 from asyncml.store.registry import TaskManifest
 
 log = logging.getLogger(__name__)

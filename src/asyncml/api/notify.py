@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
-from asyncml.store import EVENTS_PATTERN
+from asyncml.store.keys import EVENTS_PATTERN
 
 log = logging.getLogger(__name__)
 _CHANNEL_PREFIX_LEN = len(EVENTS_PATTERN) - 1

@@ -7,14 +7,14 @@ from collections.abc import Iterable
 
 from pydantic import AnyHttpUrl
 
-from asyncml.deliveries import read_log, redeliver
 from asyncml.errors import BadRequestError, ConflictError, DestinationNotAllowedError, JobError
-from asyncml.events import WebhookTarget
 from asyncml.net.policy import EgressPolicy
 from asyncml.net.target import DEFAULT_PORTS, check, parse_url
 from asyncml.schemas import Job
 from asyncml.settings import Settings
 from asyncml.store import AsyncJobStore
+from asyncml.store.deliveries import read_log, redeliver
+from asyncml.store.effects import WebhookTarget
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 

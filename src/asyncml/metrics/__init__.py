@@ -30,6 +30,6 @@ counters themselves are written by the store's scripts. Must not import ``asyncm
 ``asyncml.worker``, Celery or kombu.
 """
 
-from asyncml.metrics.recording import arecord_webhook_failure, record_webhook_failure
+from asyncml.store.counters import arecord_webhook_failure, record_webhook_failure
 
 __all__ = ["arecord_webhook_failure", "record_webhook_failure"]

@@ -5,7 +5,7 @@ Two kinds of series, told apart by what they describe:
 * **this API process**: HTTP requests by route template and status, request durations,
   ``process_*``. Prometheus scrapes every API replica and sums them.
 * **the whole deployment**: job counts and histograms recorded in the store by every API
-  and worker process (``asyncml.metrics.recording``), queue depth and age, live workers.
+  and worker process (``asyncml.store.counters``), queue depth and age, live workers.
   Every replica reports the same values: aggregate them with ``max``, not ``sum``.
 """
 
@@ -27,7 +27,7 @@ from prometheus_client.core import (
 
 import asyncml
 from asyncml.metrics.queues import QueueStats
-from asyncml.metrics.recording import BATCH_BUCKETS, RUN_BUCKETS, WAIT_BUCKETS
+from asyncml.store.counters import BATCH_BUCKETS, RUN_BUCKETS, WAIT_BUCKETS
 
 OUTCOMES = ("succeeded", "failed", "canceled")
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)

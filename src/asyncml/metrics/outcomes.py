@@ -1,7 +1,7 @@
 """Jobs submitted and finished per task, read from the store's metrics hash as JSON.
 
 The same counters ``GET /metrics`` exports (``submitted|<task>``, ``finished|<task>|<status>``
-and ``expired|<task>``, written by ``asyncml.metrics.recording``), for clients that want
+and ``expired|<task>``, written by ``asyncml.store.counters``), for clients that want
 numbers rather than Prometheus text: the browser console shows recent completions and
 failures from them. A job expires when its record's retention runs out before a worker
 runs it: the worker that then gets its message counts it in ``expired|<task>`` (no state
@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from asyncml.metrics.recording import METRICS_KEY
 from asyncml.schemas import TaskOutcomes
+from asyncml.store.keys import METRICS_KEY
 
 _FINISHED = ("succeeded", "failed", "canceled")
 

@@ -1,7 +1,7 @@
 """What each queue looks like from the job store: waiting jobs, oldest age, live workers.
 
 Waiting jobs are the per-queue sorted sets the job store's scripts keep (see
-``asyncml.metrics.recording``). Live workers come from heartbeats: every worker's main
+``asyncml.store.counters``). Live workers come from heartbeats: every worker's main
 process adds ``<node name>|<processes>`` to the sorted set of each queue it serves every
 ``HEARTBEAT_EVERY_S`` seconds, scored with the time; a member older than
 ``HEARTBEAT_TTL_S`` belongs to a worker that stopped without saying goodbye.
@@ -13,14 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from asyncml.metrics.recording import PREFIX, queued_key
+from asyncml.store.keys import queued_key, workers_key
 
 HEARTBEAT_EVERY_S = 5.0
 HEARTBEAT_TTL_S = 20.0
-
-
-def workers_key(queue: str) -> str:
-    return f"{PREFIX}:workers:{queue}"
 
 
 def _member(node: str, processes: int) -> str:

@@ -14,20 +14,22 @@ kombu: API and workers build on it, never the reverse.
 """
 
 from asyncml.store.aio import AsyncJobStore, BacklogFull, Enqueue, IdempotencyConflict
-from asyncml.store.records import (
+from asyncml.store.keys import (
     CANCEL_CHANNEL,
     EVENTS_PATTERN,
     PREFIX,
-    Claim,
-    StoredJob,
     cache_key,
-    decode,
-    decode_new,
     events_channel,
     idempotency_key,
     job_key,
-    new_record,
     owner_index_key,
+)
+from asyncml.store.records import (
+    Claim,
+    StoredJob,
+    decode,
+    decode_new,
+    new_record,
     state_keys,
 )
 from asyncml.store.sync import JobStore

@@ -8,29 +8,33 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-from asyncml.events import WebhookTarget, event_log_key
-from asyncml.metrics.recording import on_discard, queued_key
 from asyncml.scheduling import JobOptions
 from asyncml.schemas import JobStatus
 from asyncml.store.connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_POOL_WAIT_S, async_redis
-from asyncml.store.pipelined import PipelinedConnection
-from asyncml.store.records import (
-    _CREATE,
-    _FINISH,
+from asyncml.store.counters import on_discard
+from asyncml.store.effects import WebhookTarget
+from asyncml.store.keys import (
     CANCEL_CHANNEL,
     DEADLINES_KEY,
-    StoredJob,
-    _error_json,
-    _now,
-    _text,
-    decode,
-    decode_new,
+    event_log_key,
     events_channel,
     idempotency_key,
     job_key,
-    new_record,
     owner_index_key,
+    queued_key,
+)
+from asyncml.store.pipelined import PipelinedConnection
+from asyncml.store.records import (
+    CREATE_SCRIPT,
+    FINISH_SCRIPT,
+    StoredJob,
+    as_text,
+    decode,
+    decode_new,
+    error_json,
+    new_record,
     state_keys,
+    wall_time,
 )
 
 
@@ -77,8 +81,8 @@ class AsyncJobStore:
         # own record.
         self.redis = async_redis(url, max_connections=max_connections, wait_s=pool_wait_s)
         self.retention_s = retention_s
-        self._create = self.redis.register_script(_CREATE)
-        self._finish = self.redis.register_script(_FINISH)
+        self._create = self.redis.register_script(CREATE_SCRIPT)
+        self._finish = self.redis.register_script(FINISH_SCRIPT)
         # Submits and status reads, the hot path, go down one pipelined connection.
         self._pipelined = (
             PipelinedConnection(url, timeout=5, connect_timeout=2)
@@ -173,7 +177,7 @@ class AsyncJobStore:
             pipe.delete(*keys)
             pipe.zrem(owner_index_key(owner), job_id)
             if task and queue:
-                on_discard(pipe, job_id, _text(task), _text(queue))
+                on_discard(pipe, job_id, as_text(task), as_text(queue))
             await pipe.execute()
 
     async def get(self, job_id: str) -> StoredJob | None:
@@ -190,8 +194,14 @@ class AsyncJobStore:
         before = stored.job.status
         if before.is_terminal():
             return before.value
-        error = _error_json("canceled", "the job was canceled by request")
-        args: list[Any] = [JobStatus.CANCELED.value, "error", error, _now(), events_channel(job_id)]
+        error = error_json("canceled", "the job was canceled by request")
+        args: list[Any] = [
+            JobStatus.CANCELED.value,
+            "error",
+            error,
+            wall_time(),
+            events_channel(job_id),
+        ]
         outcome: bytes = await self._finish(keys=state_keys(job_id), args=args)
         if outcome != b"ok":
             return outcome.decode()

@@ -13,25 +13,24 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from asyncml.events import WEBHOOK_DUE_KEY, event_log_key
-from asyncml.store.records import (
-    _STATE_LUA,
+from asyncml.store.keys import (
     DEADLINES_KEY,
-    EXPIRED_MESSAGE,
-    PREFIX,
-    _error_json,
+    DEADLINES_LOCK_KEY,
+    WEBHOOK_DUE_KEY,
+    event_log_key,
     events_channel,
     job_key,
 )
+from asyncml.store.records import EXPIRED_MESSAGE, STATE_LUA, error_json
 
 SWEEP_EVERY_S = 1.0
 BATCH = 500
-LOCK_KEY = f"{PREFIX}:deadlines:lock"
+LOCK_KEY = DEADLINES_LOCK_KEY
 
 # KEYS: deadlines set, webhook outbox. ARGV: now, batch, error json, then the prefixes of
 # job keys, event logs and event channels (the job id follows each).
 _SWEEP = (
-    _STATE_LUA
+    STATE_LUA
     + """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local ended = 0
@@ -53,7 +52,7 @@ def _args(now: float, batch: int) -> tuple[list[str], list[Any]]:
     args: list[Any] = [
         repr(now),
         batch,
-        _error_json("expired", EXPIRED_MESSAGE),
+        error_json("expired", EXPIRED_MESSAGE),
         job_key(""),
         event_log_key(""),
         events_channel(""),

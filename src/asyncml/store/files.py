@@ -22,25 +22,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from asyncml.store.records import PREFIX
+from asyncml.store.keys import file_key as data_key
+from asyncml.store.keys import file_meta_key as meta_key
+from asyncml.store.keys import file_partial_key as partial_key
 
 # Appends go to the store in pieces of about this size (fewer round trips than one per
 # network read, a bounded buffer in the API).
 APPEND_BYTES = 256 * 1024
 # How long a partial upload may take before its bytes expire on their own.
 PARTIAL_TTL_S = 3600
-
-
-def data_key(file_id: str) -> str:
-    return f"{PREFIX}:file:{file_id}"
-
-
-def meta_key(file_id: str) -> str:
-    return f"{PREFIX}:file:{file_id}:meta"
-
-
-def partial_key(file_id: str) -> str:
-    return f"{PREFIX}:file:{file_id}:partial"
 
 
 def too_large_message(limit: int) -> str:

@@ -1,4 +1,9 @@
-"""Job records: key layout, the state-change Lua scripts and the record codec.
+"""Job records: the state-change Lua scripts and the record codec (keys: ``store.keys``).
+
+Each state change is one script here, built from named pieces that all live in ``store/``:
+the record itself (the scripts below), the event log and the webhook outbox
+(``effects.EMIT_LUA``), the metric counters and per-queue waiting/running sets
+(``counters.COUNTERS_LUA``).
 
 One hash per job, written *before* its task is published, so an unknown id is a plain 404.
 Every state change is one Lua script that checks the current state first: a late result
@@ -16,58 +21,25 @@ from typing import Any
 
 import orjson
 
-from asyncml.events import EMIT_LUA, WEBHOOK_DUE_KEY, WebhookTarget, event_log_key
-from asyncml.metrics.recording import LUA_HOOKS
 from asyncml.scheduling import JobOptions
 from asyncml.schemas import ErrorInfo, Job, JobStatus, Progress
+from asyncml.store.counters import COUNTERS_LUA
+from asyncml.store.effects import EMIT_LUA, WebhookTarget
+from asyncml.store.keys import (
+    WEBHOOK_DUE_KEY,
+    event_log_key,
+    job_key,
+)
 
-PREFIX = "asyncml"
-EVENTS_PATTERN = f"{PREFIX}:ev:*"
-
-
-def job_key(job_id: str) -> str:
-    return f"{PREFIX}:job:{job_id}"
-
-
-def owner_index_key(owner: str) -> str:
-    return f"{PREFIX}:jobs:{owner}"
-
-
-def idempotency_key(owner: str, key: str) -> str:
-    return f"{PREFIX}:idem:{owner}:{key}"
-
-
-def batch_key(job_id: str) -> str:
-    """The jobs of the batch a worker runs, under its first job's id: what a prefork pool's
-    parent reads to record all of them when it kills the child at the hard time limit."""
-    return f"{PREFIX}:batch:{job_id}"
-
-
-def events_channel(job_id: str) -> str:
-    return f"{PREFIX}:ev:{job_id}"
-
-
-# A running job's id is published here when it is canceled: a solo worker process listens
-# once for all jobs (see asyncml.worker.cancels) instead of subscribing per job.
-CANCEL_CHANNEL = f"{PREFIX}:cancel"
-
-
-def cache_key(name: str) -> str:
-    return f"{PREFIX}:cache:{name}"
-
-
-# Queued jobs with a start deadline, scored with it: the deadline sweeper ends those still
-# queued past it (asyncml.store.deadlines); the start script checks the record itself.
-DEADLINES_KEY = f"{PREFIX}:deadlines"
 EXPIRED_MESSAGE = (
     "the job was not started before its deadline (deadline or start_within_s) and never ran"
 )
 
 # Lua functions the state-changing scripts call: event log and webhooks, then metrics, and
 # ending a queued job whose start deadline has passed.
-_STATE_LUA = (
+STATE_LUA = (
     EMIT_LUA
-    + LUA_HOOKS
+    + COUNTERS_LUA
     + """
 local function expire_queued(job, evlog, due, now, channel, error)
   redis.call('HSET', job, 'status', 'expired', 'finished_at', now, 'error', error)
@@ -87,8 +59,8 @@ end
 # {'full', '<waiting>'} when the queue already holds the most jobs it may. Ids are fresh
 # uuid4s, so a record that exists is this job's own: the script ran already (a retry after
 # a lost reply) and must not write the record or push the message again.
-_CREATE = (
-    _STATE_LUA
+CREATE_SCRIPT = (
+    STATE_LUA
     + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'new'} end
 if KEYS[3] ~= '' then
@@ -122,8 +94,8 @@ return {'new'}
 # A job already started whose lease is still fresh is held by a live worker: the new
 # delivery is a duplicate (broker redelivery) and must not run alongside it. A queued job
 # past its start deadline ends expired instead of running.
-_START = (
-    _STATE_LUA
+START_SCRIPT = (
+    STATE_LUA
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', '0'} end
@@ -165,7 +137,7 @@ return {'ok', tostring(attempts)}
 # before then waits), with no terminal event (webhooks go out for the final outcome only).
 # Returns {'retry', '<seconds until the retry>'}, {'final', '<attempts>'} when none remain,
 # or {'gone', '<status>'} when the job is no longer running (canceled meanwhile).
-_RETRY = """
+RETRY_SCRIPT = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'started' then return {'gone', status or 'missing'} end
 local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
@@ -191,7 +163,7 @@ return {'retry', tostring(delay)}
 """
 
 # KEYS: job. ARGV: lease_until
-_RENEW = """
+RENEW_SCRIPT = """
 if redis.call('HGET', KEYS[1], 'status') == 'started' then
   redis.call('HSET', KEYS[1], 'lease_until', ARGV[1])
   return 1
@@ -202,7 +174,7 @@ return 0
 # KEYS: job, event log. ARGV: progress json, now, channel
 # Only a started job takes progress: a late report cannot touch a finished or canceled one.
 # It goes to the event log (a ``progress`` entry), never to webhooks.
-_PROGRESS = """
+PROGRESS_SCRIPT = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'started' then return 0 end
 redis.call('HSET', KEYS[1], 'progress', ARGV[1])
 local attempts = redis.call('HGET', KEYS[1], 'attempts') or '0'
@@ -213,8 +185,8 @@ return 1
 """
 
 # KEYS: job, event log, webhook outbox. ARGV: new status, field, payload, now, channel
-_FINISH = (
-    _STATE_LUA
+FINISH_SCRIPT = (
+    STATE_LUA
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'missing' end
@@ -228,11 +200,11 @@ return 'ok'
 )
 
 
-def _now() -> float:
+def wall_time() -> float:
     return time.time()
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
@@ -321,7 +293,7 @@ def new_record(
         "status": JobStatus.QUEUED.value,
         "input": orjson.dumps(payload),
         "attempts": "0",
-        "created_at": repr(_now()),
+        "created_at": repr(wall_time()),
         "retention": str(retention_s),
     }
 
@@ -334,7 +306,7 @@ def decode_new(fields: dict[str, str | bytes]) -> StoredJob:
     return stored
 
 
-def _error_json(code: str, message: str) -> bytes:
+def error_json(code: str, message: str) -> bytes:
     return orjson.dumps({"code": code, "message": message})
 
 

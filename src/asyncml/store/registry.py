@@ -22,21 +22,18 @@ from typing import Any
 
 import orjson
 
-PREFIX = "asyncml:registry"
-MANIFESTS_KEY = f"{PREFIX}:manifests"
-HASHES_KEY = f"{PREFIX}:hashes"
-REGISTERED_KEY = f"{PREFIX}:registered"
-GENERATION_KEY = f"{PREFIX}:generation"
+from asyncml.store.keys import (
+    GENERATION_KEY,
+    HASHES_KEY,
+    MANIFESTS_KEY,
+    REGISTERED_KEY,
+)
+from asyncml.store.keys import REGISTRY_PREFIX as PREFIX
+from asyncml.store.keys import task_errors_key as errors_key
+from asyncml.store.keys import task_workers_key as workers_key
+
 # A worker that missed this many seconds of heartbeats no longer counts as online.
 WORKER_TTL_S = 20.0
-
-
-def workers_key(task_key: str) -> str:
-    return f"{PREFIX}:workers:{task_key}"
-
-
-def errors_key(task_key: str) -> str:
-    return f"{PREFIX}:errors:{task_key}"
 
 
 # KEYS: manifests, registered, hashes, generation. ARGV: now, then (key, manifest, hash)*.

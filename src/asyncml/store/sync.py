@@ -7,26 +7,22 @@ from typing import Any
 import orjson
 import redis
 
-from asyncml.events import event_log_key
 from asyncml.schemas import JobStatus
 from asyncml.store.direct import DirectScript
+from asyncml.store.keys import batch_key, cache_key, event_log_key, events_channel, job_key
 from asyncml.store.records import (
-    _FINISH,
-    _PROGRESS,
-    _RENEW,
-    _RETRY,
-    _START,
     EXPIRED_MESSAGE,
+    FINISH_SCRIPT,
+    PROGRESS_SCRIPT,
+    RENEW_SCRIPT,
+    RETRY_SCRIPT,
+    START_SCRIPT,
     Claim,
     StoredJob,
-    _error_json,
-    _now,
-    batch_key,
-    cache_key,
     decode,
-    events_channel,
-    job_key,
+    error_json,
     state_keys,
+    wall_time,
 )
 
 
@@ -36,17 +32,17 @@ class JobStore:
     def __init__(self, url: str, retention_s: int) -> None:
         self.redis = redis.Redis.from_url(url, socket_timeout=10, health_check_interval=30)
         self.retention_s = retention_s
-        self._start = DirectScript(self.redis, _START)
-        self._finish = DirectScript(self.redis, _FINISH)
-        self._renew = DirectScript(self.redis, _RENEW)
-        self._progress = DirectScript(self.redis, _PROGRESS)
-        self._retry = DirectScript(self.redis, _RETRY)
+        self._start = DirectScript(self.redis, START_SCRIPT)
+        self._finish = DirectScript(self.redis, FINISH_SCRIPT)
+        self._renew = DirectScript(self.redis, RENEW_SCRIPT)
+        self._progress = DirectScript(self.redis, PROGRESS_SCRIPT)
+        self._retry = DirectScript(self.redis, RETRY_SCRIPT)
 
     def get(self, job_id: str) -> StoredJob | None:
         return decode(self.redis.hgetall(job_key(job_id)))
 
     def start(self, job_id: str, max_attempts: int, lease_s: float) -> Claim:
-        error = _error_json(
+        error = error_json(
             "worker_lost",
             f"the job stopped its worker {max_attempts} times and was given up; "
             "check that the input is not pathological",
@@ -54,24 +50,24 @@ class JobStore:
         outcome, detail = self._start(
             keys=state_keys(job_id),
             args=[
-                _now(),
+                wall_time(),
                 max_attempts,
                 events_channel(job_id),
                 error,
                 lease_s,
-                _error_json("expired", EXPIRED_MESSAGE),
+                error_json("expired", EXPIRED_MESSAGE),
             ],
         )
         return Claim(outcome.decode(), detail.decode())
 
     def renew(self, job_id: str, lease_s: float) -> bool:
-        return bool(self._renew(keys=[job_key(job_id)], args=[_now() + lease_s]))
+        return bool(self._renew(keys=[job_key(job_id)], args=[wall_time() + lease_s]))
 
     def progress(self, job_id: str, done: float, total: float | None, message: str | None) -> bool:
         """Record a running job's progress (a ``progress`` event); False once it has ended."""
         body = orjson.dumps({"done": done, "total": total, "message": message})
         keys = [job_key(job_id), event_log_key(job_id)]
-        return bool(self._progress(keys=keys, args=[body, _now(), events_channel(job_id)]))
+        return bool(self._progress(keys=keys, args=[body, wall_time(), events_channel(job_id)]))
 
     def status(self, job_id: str) -> str | None:
         raw: bytes | None = self.redis.hget(job_key(job_id), "status")  # type: ignore[assignment]
@@ -81,10 +77,10 @@ class JobStore:
         return self._end(job_id, JobStatus.SUCCEEDED, "result", orjson.dumps(result))
 
     def fail(self, job_id: str, code: str, message: str) -> str:
-        return self._end(job_id, JobStatus.FAILED, "error", _error_json(code, message))
+        return self._end(job_id, JobStatus.FAILED, "error", error_json(code, message))
 
     def _end(self, job_id: str, status: JobStatus, field: str, payload: bytes) -> str:
-        args: list[Any] = [status.value, field, payload, _now(), events_channel(job_id)]
+        args: list[Any] = [status.value, field, payload, wall_time(), events_channel(job_id)]
         outcome: bytes = self._finish(keys=state_keys(job_id), args=args)
         return outcome.decode()
 
@@ -99,7 +95,7 @@ class JobStore:
         attempt) while attempts remain; ("final", attempts) when none do, or ("gone", 0)
         when it no longer runs. ``backoff``: first delay, longest delay, jitter factor."""
         body = orjson.dumps({"code": error[0], "message": error[1]})[:-1].decode()
-        args: list[Any] = [max_attempts, body, _now(), *backoff, events_channel(job_id)]
+        args: list[Any] = [max_attempts, body, wall_time(), *backoff, events_channel(job_id)]
         outcome, detail = self._retry(keys=[job_key(job_id), event_log_key(job_id)], args=args)
         answer = outcome.decode()
         return answer, float(detail) if answer != "gone" else 0.0

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from asyncml.authoring import Context, TaskDefinition
 from asyncml.errors import JobError
-from asyncml.metrics.recording import record_expired
+from asyncml.store.counters import record_expired
 from asyncml.worker import batches, retries
 from asyncml.worker.context import WorkerContext
 from asyncml.worker.outcomes import Outcome, OutputError, output_json, validation_message

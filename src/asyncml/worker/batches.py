@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from asyncml.authoring import TaskDefinition
 from asyncml.batching import BatchContext, check_outputs
 from asyncml.errors import JobError
-from asyncml.metrics.recording import record_batch, record_expired
+from asyncml.store.counters import record_batch, record_expired
 from asyncml.worker import retries
 from asyncml.worker.drain import Delivery, Drain
 from asyncml.worker.outcomes import Outcome, OutputError, output_json, validation_message

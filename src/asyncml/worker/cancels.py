@@ -31,7 +31,7 @@ import redis
 from celery import states
 from celery.backends.base import DisabledBackend
 
-from asyncml.store import CANCEL_CHANNEL
+from asyncml.store.keys import CANCEL_CHANNEL
 
 log = logging.getLogger(__name__)
 

@@ -31,14 +31,14 @@ import redis
 from celery import Celery
 
 from asyncml.apikeys import PUBLIC_OWNER
-from asyncml.deliveries import Delivery, DeliveryStore
 from asyncml.errors import DestinationNotAllowedError, FetchTimeoutError, JobError
-from asyncml.events import event_view, legacy_result
-from asyncml.metrics.recording import record_webhook_failure
 from asyncml.net import Egress, EgressPolicy
 from asyncml.net.client import Reply
 from asyncml.settings import Settings
 from asyncml.store import JobStore
+from asyncml.store.counters import record_webhook_failure
+from asyncml.store.deliveries import Delivery, DeliveryStore
+from asyncml.store.effects import event_view, legacy_result
 from asyncml.webhooks import sign, signing_secrets, webhook_id
 from asyncml.worker.lanes import Lanes, destination
 from asyncml.worker.queues import WEBHOOK_DELIVER_TASK, WEBHOOK_QUEUE

@@ -25,8 +25,9 @@ import redis
 from celery import Celery, signals
 
 from asyncml.authoring import TaskDefinition
-from asyncml.metrics.queues import HEARTBEAT_EVERY_S, beat, leave, live_nodes, workers_key
+from asyncml.metrics.queues import HEARTBEAT_EVERY_S, beat, leave, live_nodes
 from asyncml.settings import Settings
+from asyncml.store.keys import workers_key
 from asyncml.store.registry import Registry
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ in its lane, in order. A receiver that hangs ties up its own lane's threads, nev
 Nothing is lost by returning before the send: an attempt is claimed in the store when it is
 sent (``DeliveryStore.begin``), not when its message arrives, so an attempt still waiting
 in a lane when the process dies falls due again when its dispatch claim lapses, and the
-sweeper sends it anew (see ``asyncml.deliveries``).
+sweeper sends it anew (see ``asyncml.store.deliveries``).
 """
 
 from __future__ import annotations

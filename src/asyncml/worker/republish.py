@@ -26,7 +26,7 @@ than ``after`` seconds ago (its worker is gone: a live one renews the lease ever
 ``ASYNCML_LEASE_S``) and whose message is gone too (a RabbitMQ node that crashed before it
 wrote the unacknowledged message; Celery terminates a task whose message can no longer be
 acknowledged). The state scripts keep the jobs running on each queue in
-``asyncml:running:<queue>`` (``asyncml.metrics.recording``). The broker is asked as for a
+``asyncml:running:<queue>`` (``asyncml.store.counters``). The broker is asked as for a
 queued job: on Redis exactly (a message in the unacked hash comes back with the visibility
 timeout), on RabbitMQ only a queue with nothing ready counts, so a backlog, which may hold
 the job's redelivered message, is never doubled. The start script counts the attempt,
@@ -54,10 +54,16 @@ import orjson
 import redis
 from celery import Celery, bootsteps
 
-from asyncml.metrics.recording import METRICS_KEY, PREFIX, queued_key, running_key
 from asyncml.scheduling import JobOptions, broker_priority
 from asyncml.settings import Settings
-from asyncml.store import job_key
+from asyncml.store.keys import (
+    METRICS_KEY,
+    job_key,
+    queued_key,
+    republish_lock_key,
+    republish_seen_key,
+    running_key,
+)
 from asyncml.worker.brokerview import BrokerView
 from asyncml.worker.queues import SERVICE_QUEUES
 
@@ -111,12 +117,8 @@ return picked
 """
 
 
-def seen_key(queue: str) -> str:
-    return f"{PREFIX}:republish:seen:{queue}"
-
-
-def lock_key(queue: str) -> str:
-    return f"{PREFIX}:republish:lock:{queue}"
+seen_key = republish_seen_key
+lock_key = republish_lock_key
 
 
 def take_turn(client: redis.Redis, queue: str, node: str, every: float) -> bool:

@@ -22,9 +22,9 @@ import redis
 from celery import Celery, bootsteps
 from kombu.exceptions import KombuError
 
-from asyncml.deliveries import DeliveryStore
-from asyncml.events import WEBHOOK_KICK_CHANNEL
 from asyncml.settings import Settings
+from asyncml.store.deliveries import DeliveryStore
+from asyncml.store.keys import WEBHOOK_KICK_CHANNEL
 from asyncml.worker.queues import WEBHOOK_DELIVER_TASK, WEBHOOK_QUEUE
 from asyncml.worker.republish import requeue_after
 

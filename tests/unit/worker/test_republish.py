@@ -13,10 +13,10 @@ from celery import Celery
 from pydantic import ValidationError
 
 from asyncml.api.wire import redis_list
-from asyncml.metrics.recording import METRICS_KEY, queued_key, running_key
 from asyncml.scheduling import JobOptions
 from asyncml.settings import Settings
 from asyncml.store import JobStore
+from asyncml.store.keys import METRICS_KEY, queued_key, running_key
 from asyncml.worker.app import create_celery
 from asyncml.worker.brokerview import BrokerView, redis_message_ids
 from asyncml.worker.republish import (

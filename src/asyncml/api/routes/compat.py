@@ -21,7 +21,6 @@ from asyncml.api.deps import AppSettings, Catalog, Jobs, Owner
 from asyncml.api.job_service import JobService
 from asyncml.api.routes.jobs import operation_ref
 from asyncml.api.webhook_targets import webhook_target
-from asyncml.events import WebhookTarget, legacy_result
 from asyncml.schemas import (
     LegacyAudioRequest,
     LegacyCreated,
@@ -30,6 +29,7 @@ from asyncml.schemas import (
     Problem,
 )
 from asyncml.settings import Settings
+from asyncml.store.effects import WebhookTarget, legacy_result
 
 router = APIRouter(tags=["original contract"])
 log = logging.getLogger(__name__)

@@ -24,8 +24,9 @@ from asyncml.api.job_service import JobService
 from asyncml.api.routes.jobs import ERRORS
 from asyncml.api.routes.jobs import _linked as linked
 from asyncml.errors import BadHeaderError
-from asyncml.events import event_log_key, event_name, event_view
 from asyncml.schemas import Job, Problem
+from asyncml.store.effects import event_name, event_view
+from asyncml.store.keys import event_log_key
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

@@ -19,9 +19,9 @@ from asyncml.metrics.exposition import (
     store_families,
 )
 from asyncml.metrics.queues import QueueStats, read_queue_stats
-from asyncml.metrics.recording import METRICS_KEY
 from asyncml.settings import Settings
 from asyncml.store import AsyncJobStore
+from asyncml.store.keys import METRICS_KEY
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger(__name__)

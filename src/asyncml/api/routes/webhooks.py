@@ -8,9 +8,9 @@ from asyncml.api.deps import AppSettings, Jobs, Owner
 from asyncml.api.routes.jobs import ERRORS
 from asyncml.api.routes.jobs import _linked as linked
 from asyncml.api.webhook_targets import LOOPBACK_HOSTS, redeliver_latest, with_deliveries
-from asyncml.deliveries import stored_secret
 from asyncml.errors import ConflictError
 from asyncml.schemas import Job, WebhookSecret
+from asyncml.store.deliveries import stored_secret
 from asyncml.webhooks import signing_secrets
 
 router = APIRouter(tags=["webhooks"])

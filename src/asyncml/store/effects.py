@@ -22,29 +22,17 @@ from typing import Any
 import orjson
 
 from asyncml.schemas import LEGACY_STATUS, Job, JobStatus, LegacyTaskResult, Progress
+from asyncml.store.keys import (
+    WEBHOOK_KICK_CHANNEL,
+    WEBHOOK_PREFIX,
+)
 
-PREFIX = "asyncml"
-WEBHOOK_DUE_KEY = f"{PREFIX}:wh:due"
-WEBHOOK_KICK_CHANNEL = f"{PREFIX}:wh:kick"
-WEBHOOK_PREFIX = f"{PREFIX}:wh:d:"
 # Delivery records outlive a job whose webhook is still being retried.
 WEBHOOK_KEEP_S = 7 * 24 * 3600
 
 
-def event_log_key(job_id: str) -> str:
-    return f"{PREFIX}:log:{job_id}"
-
-
 def delivery_member(job_id: str, event: str) -> str:
     return f"{job_id}:{event}"
-
-
-def delivery_key(member: str) -> str:
-    return WEBHOOK_PREFIX + member
-
-
-def delivery_log_key(job_id: str) -> str:
-    return f"{PREFIX}:wh:log:{job_id}"
 
 
 def webhook_event(status: str) -> str:

@@ -1,7 +1,7 @@
 """Where job metrics are written: counters and histogram buckets in one store hash.
 
 Every API and worker process on every host records into the same Redis hash, at the moment
-a job changes state and inside the same Lua script (``LUA_HOOKS`` is prepended to the job
+a job changes state and inside the same Lua script (``COUNTERS_LUA`` is prepended to the job
 store's scripts), so a count moves exactly when the state does: a redelivered message that
 does not run a job again does not count it again, and nothing costs an extra round trip.
 The API reads the hash back when it is scraped (see ``asyncml.metrics.exposition``).
@@ -32,24 +32,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-PREFIX = "asyncml"  # the job store's key prefix (asyncml.store.PREFIX)
-METRICS_KEY = f"{PREFIX}:metrics"
-QUEUED_PREFIX = f"{PREFIX}:queued:"
-RUNNING_PREFIX = f"{PREFIX}:running:"
+from asyncml.store.keys import METRICS_KEY, QUEUED_PREFIX, RUNNING_PREFIX, queued_key
 
 # Time in queue spans sub-second (warm workers) to many minutes (scale from zero, backlog).
 WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 RUN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 100)
 _REASON = re.compile(r"[^a-z0-9_]+")
-
-
-def queued_key(queue: str) -> str:
-    return f"{QUEUED_PREFIX}{queue}"
-
-
-def running_key(queue: str) -> str:
-    return f"{RUNNING_PREFIX}{queue}"
 
 
 def bucket_label(bound: float) -> str:
@@ -62,7 +51,7 @@ def _lua_buckets(bounds: tuple[float, ...]) -> str:
 
 # Lua functions the job store's scripts call where a job changes state. ``key`` is the job
 # hash; keys other than KEYS[] are touched, so the store cannot be a Redis Cluster.
-LUA_HOOKS = f"""
+COUNTERS_LUA = f"""
 local M_KEY = '{METRICS_KEY}'
 local Q_PREFIX = '{QUEUED_PREFIX}'
 local R_PREFIX = '{RUNNING_PREFIX}'

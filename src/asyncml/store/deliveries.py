@@ -1,7 +1,7 @@
 """Webhook deliveries in the job store: the outbox, claims on it, the per-job delivery log.
 
 A delivery is one event of one job (``<job id>:<event>``), written by the state change that
-caused it (``asyncml.events``). It moves through
+caused it (``asyncml.store.effects``). It moves through
 
     scheduled ──sweeper──► dispatched ──task begins──► sending ──► succeeded | failed
         ▲                                                  │
@@ -23,20 +23,20 @@ import orjson
 import redis
 import redis.asyncio as aredis
 
-from asyncml.events import (
+from asyncml.schemas import WebhookAttempt
+from asyncml.store.effects import WEBHOOK_KEEP_S, delivery_member
+from asyncml.store.keys import (
     WEBHOOK_DUE_KEY,
-    WEBHOOK_KEEP_S,
     WEBHOOK_KICK_CHANNEL,
     WEBHOOK_PREFIX,
+    WEBHOOK_SECRET_KEY,
     delivery_key,
     delivery_log_key,
-    delivery_member,
+    job_key,
 )
-from asyncml.schemas import WebhookAttempt
-from asyncml.store import job_key
 from asyncml.webhooks import generate_secret
 
-SECRET_KEY = "asyncml:webhook:secret"
+SECRET_KEY = WEBHOOK_SECRET_KEY
 LOG_MAX = 100
 
 _CLOCK = """
@@ -204,7 +204,7 @@ class Delivery:
         )
 
     def raw_event(self) -> dict[str, str]:
-        """The event's fields, as ``asyncml.events.event_view`` takes them."""
+        """The event's fields, as ``asyncml.store.effects.event_view`` takes them."""
         return {"status": self.status, "at": repr(self.at), "attempts": str(self.attempts)}
 
 
