@@ -59,6 +59,14 @@ class Transcriber:
         self.multilingual = bool(self._model.model.is_multilingual)
         self.languages: tuple[str, ...] = tuple(self._model.supported_languages)
 
+    def identify(self, audio: np.ndarray) -> list[tuple[str, float]]:
+        """Languages of 16 kHz mono ``audio`` (its first 30 s), most probable first; an
+        English-only model answers English."""
+        if not self.multilingual:
+            return [("en", 1.0)]
+        _, _, ranked = self._model.detect_language(audio)
+        return [(code, round(float(p), 4)) for code, p in ranked]
+
     def transcribe(
         self,
         audio: np.ndarray,
