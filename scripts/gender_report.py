@@ -349,7 +349,8 @@ def markdown(r: dict[str, Any]) -> str:
         "## Real speech, leave one speaker out",
         "",
         "Every real speaker's clips are scored by a model trained on all the other real and "
-        "synthetic speakers, then calibrated (Platt scaling of the held-out answers). "
+        "synthetic speakers, then calibrated by a Platt scaling fitted on the other real "
+        "speakers' held-out answers (the shipped scaling is fitted on all of them). "
         "Clips: utterances of one speaker joined to at least 4 s, at most "
         "30 a speaker (Allison Smith: two sets, one speaker).",
         "",

@@ -76,14 +76,11 @@ def librivox() -> list[tuple[str, Path, str]]:
 def word_error_rate(t: Transcriber, threads: int) -> dict[str, Any]:
     import jiwer
 
-    rows, refs, hyps = [], [], []
-    compute = audio_s = 0.0
+    rows, refs, hyps, clips = [], [], [], []
     for name, path, ref in librivox():
         audio, _ = decode(path.read_bytes(), max_seconds=600)
-        started = time.perf_counter()
-        out = t.transcribe(audio)
-        spent = time.perf_counter() - started
-        compute, audio_s = compute + spent, audio_s + out.duration
+        clips.append(audio)
+        out, wall, cpu = _timed(t, audio)
         refs.append(normalise(ref))
         hyps.append(normalise(out.text))
         rows.append(
@@ -93,16 +90,39 @@ def word_error_rate(t: Transcriber, threads: int) -> dict[str, Any]:
                 "reference": ref,
                 "hypothesis": out.text,
                 "wer": round(jiwer.wer(refs[-1], hyps[-1]), 4),
-                "rtf": round(spent / out.duration, 3),
+                "rtf": round(wall / out.duration, 3),
+                "cpu_rtf": round(cpu / out.duration, 3),
             }
         )
+    # Whisper pads every window to 30 s, so short clips cost more per second: the five
+    # utterances joined into one clip show the cost of a full window.
+    joined = np.concatenate([np.concatenate([c, np.zeros(RATE // 2, np.float32)]) for c in clips])
+    out, wall, cpu = _timed(t, joined)
+    joined_wer = jiwer.wer(" ".join(refs), normalise(out.text))
     return {
         "wer": round(jiwer.wer(refs, hyps), 4),
-        "rtf": round(compute / audio_s, 3),
+        "rtf": round(
+            sum(r["rtf"] * r["seconds"] for r in rows) / sum(r["seconds"] for r in rows), 3
+        ),
+        "cpu_rtf": round(
+            sum(r["cpu_rtf"] * r["seconds"] for r in rows) / sum(r["seconds"] for r in rows), 3
+        ),
+        "joined": {
+            "seconds": out.duration,
+            "wer": round(joined_wer, 4),
+            "rtf": round(wall / out.duration, 3),
+            "cpu_rtf": round(cpu / out.duration, 3),
+        },
         "threads": threads,
-        "audio_seconds": round(audio_s, 2),
         "utterances": rows,
     }
+
+
+def _timed(t: Transcriber, audio: np.ndarray) -> tuple[Any, float, float]:
+    """The transcript, wall seconds and CPU seconds (this process, all threads)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = t.transcribe(audio)
+    return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def language_clips(per_speaker: int) -> list[tuple[str, str, np.ndarray]]:
@@ -161,7 +181,7 @@ def main() -> None:
         t = Transcriber(directory, cpu_threads=args.threads)
         entry: dict[str, Any] = {"load_s": round(time.perf_counter() - started, 2)}
         entry["librivox"] = word_error_rate(t, args.threads)
-        print(name, "WER", entry["librivox"]["wer"], "RTF", entry["librivox"]["rtf"], flush=True)
+        print(name, "WER", entry["librivox"]["wer"], entry["librivox"]["joined"], flush=True)
         if t.multilingual:
             entry["language_id"] = language_id(t, clips)
             print(name, "language id", entry["language_id"]["accuracy"], flush=True)
@@ -178,26 +198,34 @@ def markdown(r: dict[str, Any]) -> str:
         "# audio.transcribe: evaluation report",
         "",
         f"Written by `{r['command']}` on a shared 2-core machine; do not edit by hand.",
-        "Real-time factor: seconds of compute per second of audio, int8 on the CPU, "
-        "beam size 5. Memory: peak RSS of a process that loads the model and transcribes "
-        "one utterance (a worker process adds Celery's ~60 MB).",
+        "Real-time factor (RTF): seconds per second of audio, wall clock and CPU time of "
+        "the process, int8 on the CPU, beam size 5; wall time depends on what else the "
+        "shared machine ran, CPU time much less. Whisper pads every window to 30 s, so "
+        "3-7 s utterances cost more per second than the 25 s of the five joined. Memory: "
+        "peak RSS of a process that loads the model and transcribes one utterance; a whole "
+        "worker (supervisor, Celery, the fetch) is measured by `bench/speech_worker.py`.",
         "",
-        "| model | load (s) | LibriVox WER | real-time factor | threads | peak RSS (MB) |",
-        "|---|---|---|---|---|---|",
+        "| model | load (s) | LibriVox WER | RTF, utterances (CPU) | RTF, joined 25 s (CPU) "
+        "| threads | peak RSS (MB) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, e in r["models"].items():
+        lv = e["librivox"]
         lines.append(
-            f"| {name} | {e['load_s']} | {e['librivox']['wer']} | {e['librivox']['rtf']} | "
-            f"{e['librivox']['threads']} | {e['memory']['peak_rss_mb']} |"
+            f"| {name} | {e['load_s']} | {lv['wer']} | {lv['rtf']} ({lv['cpu_rtf']}) | "
+            f"{lv['joined']['rtf']} ({lv['joined']['cpu_rtf']}) | {lv['threads']} | "
+            f"{e['memory']['peak_rss_mb']} |"
         )
     for name, e in r["models"].items():
         lines += ["", f"## {name}: LibriVox utterances (pocketsphinx-testdata)", ""]
-        lines += ["| utterance | s | WER | RTF | transcript |", "|---|---|---|---|---|"]
+        lines += ["| utterance | s | WER | RTF (CPU) | transcript |", "|---|---|---|---|---|"]
         for u in e["librivox"]["utterances"]:
             lines.append(
-                f"| {u['utterance'][-4:]} | {u['seconds']} | {u['wer']} | {u['rtf']} | "
-                f"{u['hypothesis']} |"
+                f"| {u['utterance'][-4:]} | {u['seconds']} | {u['wer']} | {u['rtf']} "
+                f"({u['cpu_rtf']}) | {u['hypothesis']} |"
             )
+        joined = e["librivox"]["joined"]
+        lines += ["", f"The five joined ({joined['seconds']} s): WER {joined['wer']}."]
         lid = e.get("language_id")
         if lid:
             lines += [

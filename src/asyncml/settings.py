@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     speech_model: str = Field(default="base", min_length=1)
     speech_threads: int = Field(default=1, ge=1, le=64, description="CPU threads per process")
     speech_beam_size: int = Field(default=5, ge=1, le=10)
-    # Longer recordings are cut here; at about 0.3x real time per thread for "base", raise
+    # Longer recordings are cut here; at 0.2-0.6 s of CPU per second of audio ("base"), raise
     # ASYNCML_TASK_*_LIMIT_S and ASYNCML_VISIBILITY_TIMEOUT_S together with it.
     speech_max_seconds: float = Field(default=600.0, gt=0, le=6 * 3600)
 
