@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gender_corpus as corpus
 import gender_fit as gfit
+import gender_markdown
 import gender_report as report
 import real_speech
 
@@ -48,24 +49,6 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "gender"
 DOCS = REPO / "docs" / "models"
 CHANNELS = ("clean", "telephone")
-
-
-# ---- the telephone channel: training augmentation and a test condition ------------------
-
-
-def telephone(samples: np.ndarray, rate: int) -> tuple[np.ndarray, int]:
-    """8 kHz, 300-3400 Hz band, 8-bit mu-law: what a phone line leaves of a voice."""
-    x = soxr.resample(samples.astype(np.float32), rate, 8000)
-    spectrum = np.fft.rfft(x)
-    freqs = np.fft.rfftfreq(len(x), 1 / 8000)
-    gain = np.clip((freqs - 200) / 100, 0, 1) * np.clip((3500 - freqs) / 100, 0, 1)
-    x = np.fft.irfft(spectrum * gain, n=len(x))
-    peak = float(np.max(np.abs(x))) or 1.0
-    x = x / peak * 0.7
-    mu = 255.0
-    coded = np.round(np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu) * 127) / 127
-    decoded = np.sign(coded) * np.expm1(np.abs(coded) * np.log1p(mu)) / mu
-    return decoded.astype(np.float32), 8000
 
 
 # ---- features ---------------------------------------------------------------------------
@@ -97,7 +80,7 @@ def _features(job: tuple[str, str, int | None]) -> tuple[list[float] | None, str
     path, channel, _ = job
     samples, rate = sf.read(path, dtype="float32", always_2d=False)
     if channel == "telephone":
-        samples, rate = telephone(samples, rate)
+        samples, rate = corpus.telephone(samples, rate)
     result = analyse(_detector, prepare(samples, rate))
     if not result.usable or result.overall is None:
         return None, None
@@ -129,30 +112,6 @@ def _spill(root: Path, name: str, samples: np.ndarray, rate: int) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(path, samples, rate, subtype="PCM_16")
     return str(path)
-
-
-def nonspeech(rate: int = 16000, seconds: float = 6.0) -> list[tuple[str, np.ndarray]]:
-    """Silence, noises, steady tones and a synthetic melody with harmonics."""
-    rng = np.random.default_rng(7)
-    n = int(rate * seconds)
-    t = np.arange(n) / rate
-    white = rng.standard_normal(n).astype(np.float32) * 0.1
-    brown = np.cumsum(rng.standard_normal(n)).astype(np.float32)
-    brown = brown / np.max(np.abs(brown)) * 0.3
-    notes = np.array([220, 247, 262, 294, 330, 294, 262, 247, 196, 220, 262, 330])
-    f = np.repeat(notes, -(-n // len(notes)))[:n]
-    phase = 2 * np.pi * np.cumsum(f) / rate
-    melody = sum(np.sin(k * phase) / k for k in range(1, 6)) * 0.2
-    return [
-        ("silence", np.zeros(n, dtype=np.float32)),
-        ("white-noise", white),
-        ("brown-noise", brown),
-        ("tone-120hz", 0.3 * np.sin(2 * np.pi * 120 * t)),
-        ("tone-220hz", 0.3 * np.sin(2 * np.pi * 220 * t)),
-        ("tone-440hz", 0.3 * np.sin(2 * np.pi * 440 * t)),
-        ("melody", melody),
-        ("hum-with-noise", 0.2 * np.sin(2 * np.pi * 100 * t) + white * 0.3),
-    ]
 
 
 # ---- the run ----------------------------------------------------------------------------
@@ -215,7 +174,7 @@ def main() -> None:
     real_paths = [_spill(spill / "real", r.name, r.samples, r.rate) for r in real]
     music = list(corpus.music_excerpts())
     music_paths = [_spill(spill / "music", n, s, r) for n, s, r in music]
-    synthetic_ns = nonspeech()
+    synthetic_ns = corpus.nonspeech()
     ns_paths = [_spill(spill / "nonspeech", n, s, 16000) for n, s in synthetic_ns]
     lap(f"{len(real)} real clips, {len(music)} music excerpts, {len(synthetic_ns)} others")
     if args.fixtures_only:
@@ -339,7 +298,7 @@ def main() -> None:
     results["timings_s"] = timings
     DOCS.mkdir(parents=True, exist_ok=True)
     (DOCS / "gender-report.json").write_text(json.dumps(results, indent=1) + "\n")
-    (DOCS / "gender-report.md").write_text(report.markdown(results))
+    (DOCS / "gender-report.md").write_text(gender_markdown.markdown(results))
     print(json.dumps(results["summary"], indent=2))
 
 
