@@ -2,7 +2,7 @@
 
     apt-get install -y $(python scripts/train_gender.py --apt)   # TTS voices, real speech
     pip install -e '.[train]'
-    nice python scripts/train_gender.py                           # ~10 minutes on 2 cores
+    nice python scripts/train_gender.py                           # ~8 minutes on 2 cores
 
 Steps: synthesise speech with Debian's TTS voices (cached under ``--work``); build clips of
 real recorded speech from the packages in ``data/real-speech-labels.csv``

@@ -93,6 +93,11 @@ def test_a_real_utterance_is_transcribed_by_a_speech_worker(
         assert segments and all(0 <= s["start"] < s["end"] <= 3.5 for s in segments)
         assert " ".join(s["text"] for s in segments) == result["text"]
     assert speech_stack.wait_job(given.json()["id"])["result"]["language_probability"] == 1
+    # Progress (seconds transcribed of seconds in all) went to the job's event stream.
+    with speech_stack.client.stream("GET", f"/v1/jobs/{identified}/events") as response:
+        lines = list(response.iter_lines())
+    assert "event: progress" in lines and "event: succeeded" in lines, lines
+    assert any("seconds transcribed" in line for line in lines), lines
 
 
 def test_bad_inputs_and_the_speech_queue(
