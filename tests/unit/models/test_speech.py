@@ -95,3 +95,14 @@ def test_tiny_en_transcribes_a_real_utterance(tmp_path: Path) -> None:
         transcriber.transcribe(audio, language="fr")
     stopped = transcriber.transcribe(audio, should_stop=lambda: True)
     assert not stopped.complete
+
+
+def test_a_bad_model_setting_fails_the_task_setup_with_its_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asyncml.tasks.audio_transcribe import AudioTranscribeTask
+    from asyncml.testing import TaskRunner
+
+    monkeypatch.setenv("ASYNCML_SPEECH_MODEL", str(tmp_path / "no-such-model"))
+    with pytest.raises(ModelNotFoundError, match="no-such-model"), TaskRunner(AudioTranscribeTask):
+        pass

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from asyncml.models.speech.audio import RATE
+from asyncml.models.speech.bundled import EXTRA_HINT
 
 
 class LanguageNotSupportedError(ValueError):
@@ -44,7 +45,10 @@ class Transcriber:
     """A CTranslate2 Whisper model on the CPU (int8), loaded once per process."""
 
     def __init__(self, directory: Path, *, cpu_threads: int = 1, beam_size: int = 5) -> None:
-        from faster_whisper import WhisperModel
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError as exc:
+            raise ImportError(f"faster-whisper is missing ({exc}); {EXTRA_HINT}") from None
 
         self.directory = directory
         self.beam_size = beam_size
