@@ -304,7 +304,15 @@ def main() -> None:
 
 # Fixtures come from the Asterisk sets only (CC BY-SA / CC BY prompts, as before): the
 # game and Tux Paint recordings are GPL-2 and stay in their packages.
-FIXTURE_SPEAKERS = {"allison": 1, "june": 1, "menardi": 1, "ivrvoice-ru": 1, "carlo": 2}
+# Named <lang>_<REGION>_<f|m>_<Speaker>-NN, the Asterisk set's own name, so a test reads
+# the speaker's sex from the file name (tests/unit/models/test_gender.py).
+FIXTURE_SPEAKERS = {
+    "allison": ("en_US_f_Allison", 1),
+    "june": ("fr_CA_f_June", 1),
+    "menardi": ("it_IT_f_Menardi", 1),
+    "ivrvoice-ru": ("ru_RU_f_IvrvoiceRU", 1),
+    "carlo": ("it_IT_m_Carlo", 2),
+}
 FIXTURE_VOICES = (
     "festival:cmu_us_slt_arctic_hts",
     "festival:pc_diphone",
@@ -322,7 +330,7 @@ def write_fixtures(real: list[real_speech.RealClip], clips: list[corpus.Clip]) -
         old.unlink()
     model = GenderModel.load()
     chosen: list[tuple[str, str, str, str, np.ndarray, int]] = []
-    for speaker, count in FIXTURE_SPEAKERS.items():
+    for speaker, (prefix, count) in FIXTURE_SPEAKERS.items():
         # The speaker's first clips whose first 4 s hold at least 2 s of speech (some
         # prompts are pauses or beeps).
         picked = 0
@@ -330,7 +338,7 @@ def write_fixtures(real: list[real_speech.RealClip], clips: list[corpus.Clip]) -
             clip = r.samples[: int(4.0 * r.rate)]
             if picked == count or model.predict(clip, r.rate).speech_seconds < 2.0:
                 continue
-            name = r.name.partition(":")[2].replace("/", "-")
+            name = f"{prefix}-{r.name.rpartition('/')[2]}"
             chosen.append(("real", name, speaker, r.sex, clip, r.rate))
             picked += 1
     for key in FIXTURE_VOICES:

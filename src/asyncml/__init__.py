@@ -3,8 +3,9 @@
 The public surface (pinned by ``tests/unit/test_public_api.py``):
 
 - serving a model: ``task`` (the class decorator), ``Context`` (what ``run`` gets as
-  ``ctx``), ``TaskError`` (fail a job with a stable code); ``asyncml.testing`` runs a task
-  in-process for unit tests;
+  ``ctx``), ``TaskError`` (fail a job with a stable code), ``InputUrl`` (an input field
+  that takes an http(s) URL, an uploaded file or a data: URI); ``asyncml.testing`` runs a
+  task in-process for unit tests;
 - calling asyncml: ``Client`` and ``AsyncClient`` (the SDK, over HTTP only).
 """
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:  # type checkers see the real names; at run time they load on 
     from asyncml.authoring import task as task
     from asyncml.client import AsyncClient as AsyncClient
     from asyncml.client import Client as Client
+    from asyncml.schemas import InputUrl as InputUrl
 
 _LAZY = {
     "Client": "asyncml.client",
@@ -25,9 +27,10 @@ _LAZY = {
     "task": "asyncml.authoring",
     "Context": "asyncml.authoring",
     "TaskError": "asyncml.authoring",
+    "InputUrl": "asyncml.schemas",
 }
 
-__all__ = ["AsyncClient", "Client", "Context", "TaskError", "__version__", "task"]
+__all__ = ["AsyncClient", "Client", "Context", "InputUrl", "TaskError", "__version__", "task"]
 
 
 def __getattr__(name: str) -> object:

@@ -150,6 +150,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_json_depth: int = Field(default=32, ge=2, le=512)
     max_input_bytes: int = Field(default=64 * 1024, ge=256)
+    # POST /v1/files: the largest upload, kept in the job store (so in Redis memory) as long
+    # as jobs are; and the longest data: URI a job input may hold (larger: upload the file).
+    upload_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024)
+    data_uri_max_bytes: int = Field(default=32 * 1024, ge=64)
     # "20/s", "600/m", "10000/h": a token bucket per key (burst = the number); unset: none.
     rate_limit: str = ""
     max_queued: int = Field(default=10000, ge=1, description="jobs waiting per queue")

@@ -18,6 +18,7 @@ def test_the_exported_names() -> None:
         "AsyncClient",
         "Client",
         "Context",
+        "InputUrl",
         "TaskError",
         "__version__",
         "task",

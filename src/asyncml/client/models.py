@@ -46,6 +46,9 @@ class JobInfo:
     result: Any = None
     error: JobErrorInfo | None = None
     attempts: int = 0
+    priority: int = 0
+    deadline: dt.datetime | None = None
+    timeout_s: float | None = None
     created_at: dt.datetime | None = None
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
@@ -65,6 +68,9 @@ class JobInfo:
             if isinstance(error, dict)
             else None,
             attempts=int(data.get("attempts") or 0),
+            priority=int(data.get("priority") or 0),
+            deadline=_time(data.get("deadline")),
+            timeout_s=data.get("timeout_s"),
             created_at=_time(data.get("created_at")),
             started_at=_time(data.get("started_at")),
             finished_at=_time(data.get("finished_at")),

@@ -99,7 +99,7 @@ def outcome_line(outcome: Outcome) -> str:
         "result": job.get("result"),
         "error": error,
     }
-    return json.dumps(line, ensure_ascii=False)
+    return json.dumps(line, ensure_ascii=False, default=str)  # local paths as given
 
 
 def _when(value: dt.datetime | None) -> str:

@@ -18,6 +18,7 @@ import orjson
 
 from asyncml.events import EMIT_LUA, WEBHOOK_DUE_KEY, WebhookTarget, event_log_key
 from asyncml.metrics.recording import LUA_HOOKS
+from asyncml.scheduling import JobOptions
 from asyncml.schemas import ErrorInfo, Job, JobStatus, Progress
 
 PREFIX = "asyncml"
@@ -49,11 +50,31 @@ def cache_key(name: str) -> str:
     return f"{PREFIX}:cache:{name}"
 
 
-# Lua functions the state-changing scripts call: event log and webhooks, then metrics.
-_STATE_LUA = EMIT_LUA + LUA_HOOKS
+# Queued jobs with a start deadline, scored with it: the deadline sweeper ends those still
+# queued past it (asyncml.store.deadlines); the start script checks the record itself.
+DEADLINES_KEY = f"{PREFIX}:deadlines"
+EXPIRED_MESSAGE = (
+    "the job was not started before its deadline (deadline or start_within_s) and never ran"
+)
+
+# Lua functions the state-changing scripts call: event log and webhooks, then metrics, and
+# ending a queued job whose start deadline has passed.
+_STATE_LUA = (
+    EMIT_LUA
+    + LUA_HOOKS
+    + """
+local function expire_queued(job, evlog, due, now, channel, error)
+  redis.call('HSET', job, 'status', 'expired', 'finished_at', now, 'error', error)
+  emit(job, evlog, due, 'expired', now)
+  m_finished(job, 'queued', 'expired', now)
+  redis.call('PUBLISH', channel, 'expired')
+end
+"""
+)
 
 # KEYS: job, owner index, idempotency key ("" when none), event log, the task queue's
-#   waiting set, the broker's queue list ("" when the task is published elsewhere)
+#   waiting set, the broker's queue list ("" when the task is published elsewhere), the
+#   deadlines set ("" for a job without a start deadline)
 # ARGV: job id, score, retention seconds, fingerprint, most jobs waiting ("" for no cap),
 #   oldest live waiting score, broker message, then field/value pairs
 # Returns {'new'}, {'seen', '<id>|<fingerprint>'} for an idempotent replay, or
@@ -81,15 +102,20 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 emit(KEYS[1], KEYS[4], '', 'queued', redis.call('HGET', KEYS[1], 'created_at'))
 m_created(KEYS[1])
+if KEYS[7] ~= '' then
+  redis.call('ZADD', KEYS[7], redis.call('HGET', KEYS[1], 'deadline'), ARGV[1])
+end
 if KEYS[6] ~= '' then redis.call('LPUSH', KEYS[6], ARGV[7]) end
 return {'new'}
 """
 )
 
 # KEYS: job, event log, webhook outbox.
-# ARGV: now, max attempts, channel, error json when attempts run out, lease seconds
+# ARGV: now, max attempts, channel, error json when attempts run out, lease seconds, error
+#   json of a job past its start deadline
 # A job already started whose lease is still fresh is held by a live worker: the new
-# delivery is a duplicate (broker redelivery) and must not run alongside it.
+# delivery is a duplicate (broker redelivery) and must not run alongside it. A queued job
+# past its start deadline ends expired instead of running.
 _START = (
     _STATE_LUA
     + """
@@ -97,6 +123,13 @@ local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', '0'} end
 if status ~= 'queued' and status ~= 'started' then return {'skip', status} end
 local now = tonumber(ARGV[1])
+if status == 'queued' then
+  local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline') or '')
+  if deadline and deadline <= now then
+    expire_queued(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[3], ARGV[6])
+    return {'expired', tostring(deadline)}
+  end
+end
 if status == 'started' then
   local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0')
   if lease > now then return {'busy', tostring(lease - now)} end
@@ -194,6 +227,9 @@ def decode(raw: Mapping[Any, Any]) -> StoredJob | None:
     result = raw.get(b"result")
     version = raw.get(b"version")
     progress = raw.get(b"progress")
+    options = JobOptions.from_record(
+        raw.get(b"priority"), raw.get(b"deadline"), raw.get(b"timeout_s")
+    )
     job = Job(
         id=raw[b"id"].decode(),
         task=raw[b"task"].decode(),
@@ -204,6 +240,9 @@ def decode(raw: Mapping[Any, Any]) -> StoredJob | None:
         result=orjson.loads(result) if result else None,
         error=ErrorInfo(**orjson.loads(error)) if error else None,
         attempts=int(raw.get(b"attempts", b"0")),
+        priority=options.priority,
+        deadline=_ts(raw.get(b"deadline")),
+        timeout_s=options.timeout_s,
         created_at=dt.datetime.fromtimestamp(created, tz=dt.UTC),
         started_at=_ts(raw.get(b"started_at")),
         finished_at=_ts(raw.get(b"finished_at")),
@@ -228,8 +267,11 @@ def new_record(
     webhook: WebhookTarget | None = None,
     *,
     version: str | None = None,
+    options: JobOptions | None = None,
 ) -> dict[str, str | bytes]:
     extra: dict[str, str | bytes] = dict(webhook.fields()) if webhook else {}
+    if options is not None:
+        extra.update(options.record_fields())
     if version is not None:
         extra["version"] = version
     return extra | {
@@ -262,7 +304,8 @@ class Claim:
     """What a worker may do with a delivered task."""
 
     # "ok" (run it), "skip" (finished or canceled), "busy" (a live worker holds it; detail is
-    # the seconds its lease has left), "missing" (expired), "exhausted" (attempts used up)
+    # the seconds its lease has left), "missing" (expired), "exhausted" (attempts used up),
+    # "expired" (not started before its deadline: ended expired now)
     outcome: str
     detail: str
 

@@ -15,6 +15,7 @@ from asyncml.store.records import (
     _PROGRESS,
     _RENEW,
     _START,
+    EXPIRED_MESSAGE,
     Claim,
     StoredJob,
     _error_json,
@@ -49,7 +50,14 @@ class JobStore:
         )
         outcome, detail = self._start(
             keys=state_keys(job_id),
-            args=[_now(), max_attempts, events_channel(job_id), error, lease_s],
+            args=[
+                _now(),
+                max_attempts,
+                events_channel(job_id),
+                error,
+                lease_s,
+                _error_json("expired", EXPIRED_MESSAGE),
+            ],
         )
         return Claim(outcome.decode(), detail.decode())
 

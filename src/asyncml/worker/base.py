@@ -223,8 +223,10 @@ class JobTask(Task):  # type: ignore[misc]
         )
 
     def _timeout_message(self) -> str:
-        limit = self.soft_time_limit or self.context.settings.task_soft_time_limit_s
-        return f"the job ran longer than its {limit}s limit and was stopped"
+        # A job's own timeout_s comes in its message's time limits, (hard, soft).
+        own = (getattr(self.request, "timelimit", None) or (None, None))[1]
+        limit = own or self.soft_time_limit or self.context.settings.task_soft_time_limit_s
+        return f"the job ran longer than its {limit:g}s limit and was stopped"
 
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         # A hard time limit kills the child process; this hook then runs in the parent.

@@ -6,7 +6,7 @@ import os
 
 from asyncml.net import Egress, EgressPolicy
 from asyncml.settings import Settings
-from asyncml.store import JobStore
+from asyncml.store import JobStore, files
 from asyncml.store.registry import Registry
 from asyncml.worker.lease import LeaseKeeper
 
@@ -58,5 +58,6 @@ class WorkerContext:
                 connect_timeout=s.fetch_connect_timeout_s,
                 total_timeout=s.fetch_timeout_s,
             )
-            self._egress = Egress(policy)
+            # Uploaded files (asyncml://files/<id>) are read from the job store.
+            self._egress = Egress(policy, files=files.lookup(self.store.redis))
         return self._egress
