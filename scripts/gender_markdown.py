@@ -117,6 +117,15 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         _speaker_rows(r["stress"]["per_speaker"]),
         "",
+        "## Held out: 0 A.D.'s civilian voices (never trained on, reported apart)",
+        "",
+        "Short acted lines of four civilisations' male and female civilians (`0ad-data`), "
+        "labelled by file name. How many actors voiced them is not documented, so they "
+        "cannot be kept apart speaker by speaker: they are scored by the shipped model only. "
+        f"Balanced accuracy {r['heldout']['all']['balanced_accuracy']}.",
+        "",
+        _speaker_rows(r["heldout"]["per_speaker"]),
+        "",
         "## Synthetic voices, leave one speaker out",
         "",
         "Scored in the same run as the real speakers, both channels.",

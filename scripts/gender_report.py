@@ -179,6 +179,7 @@ def build(ev: Evaluation) -> dict[str, Any]:
     real, real_p = subset(ev.pool, ev.loso, "real")
     synth, synth_p = subset(ev.pool, ev.loso, "synthetic")
     stress, stress_p = subset(ev.others, ev.final, "stress")
+    heldout, heldout_p = subset(ev.others, ev.final, "heldout")
     probe, probe_p = subset(ev.others, ev.final, "probe")
     nonspeech, ns_p = subset(ev.others, ev.final, "nonspeech")
     pool_m, real_m, synth_m = (
@@ -213,6 +214,7 @@ def build(ev: Evaluation) -> dict[str, Any]:
             "loso_all_balanced_accuracy": pool_m["balanced_accuracy"],
             "leave_one_engine_out_accuracy": accuracy(ev.synth, ev.lobo),
             "stress_balanced_accuracy": metrics(stress, stress_p)["balanced_accuracy"],
+            "heldout_balanced_accuracy": metrics(heldout, heldout_p)["balanced_accuracy"],
             "nonspeech_clips": len(nonspeech),
             "nonspeech_answered": int((~np.isnan(ns_p)).sum()),
             "child_probe_said_male": round(
@@ -240,6 +242,10 @@ def build(ev: Evaluation) -> dict[str, Any]:
         "stress": {
             "all": metrics(stress, stress_p),
             "per_speaker": speakers_table(stress, stress_p, ev.labels),
+        },
+        "heldout": {
+            "all": metrics(heldout, heldout_p),
+            "per_speaker": speakers_table(heldout, heldout_p, ev.labels),
         },
         "child_probe": {
             "all": metrics(probe, probe_p),

@@ -1,9 +1,11 @@
 """Real recorded speech from Debian packages, labelled by ``data/real-speech-labels.csv``.
 
 Each row of the table names a package, a speaker, the speaker's sex, a glob of the files
-that speaker recorded, their format, and how the sex is known. ``set`` is ``real`` (used
-for training and leave-one-speaker-out evaluation) or ``stress`` (acted, stylised game
-voices: evaluated and reported apart, never trained on).
+that speaker recorded (``archive.zip!glob`` for files inside a zip), their format, and how
+the sex is known. ``set`` is ``real`` (used for training and leave-one-speaker-out
+evaluation), ``stress`` (acted, stylised game voices) or ``heldout`` (sets whose speakers
+are not known one by one, so leave-one-speaker-out could not keep them apart): the last
+two are scored by the shipped model and reported apart, never trained on.
 
 Utterances are shuffled (seed 1, so that a clip mixes topics), joined with short gaps
 until a clip holds at least ``min_seconds``, and capped at ``max_clips`` clips a speaker.
@@ -13,8 +15,11 @@ until a clip holds at least ``min_seconds``, and capped at ``max_clips`` clips a
 from __future__ import annotations
 
 import csv
+import fnmatch
 import glob
+import io
 import random
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,9 +64,23 @@ def apt_packages(path: Path = LABELS) -> list[str]:
     return sorted({s.package for s in speakers(path)})
 
 
+def _files(pattern: str) -> list[str]:
+    if "!" in pattern:
+        archive, _, inner = pattern.partition("!")
+        if not Path(archive).exists():
+            return []
+        with zipfile.ZipFile(archive) as z:
+            return [f"{archive}!{n}" for n in sorted(fnmatch.filter(z.namelist(), inner))]
+    return sorted(glob.glob(pattern, recursive=True))
+
+
 def read(path: str, fmt: str) -> tuple[np.ndarray, int]:
     """Mono float32 samples and rate of one file in one of the table's formats."""
-    if fmt == "gsm":  # Asterisk's raw GSM 06.10 at 8 kHz, no header
+    if fmt == "zip":  # Ogg Vorbis inside a zip archive
+        archive, _, inner = path.partition("!")
+        with zipfile.ZipFile(archive) as z:
+            data, rate = sf.read(io.BytesIO(z.read(inner)), dtype="float32", always_2d=False)
+    elif fmt == "gsm":  # Asterisk's raw GSM 06.10 at 8 kHz, no header
         data, rate = sf.read(
             path, format="RAW", subtype="GSM610", samplerate=8000, channels=1, dtype="float32"
         )
@@ -78,7 +97,7 @@ def read(path: str, fmt: str) -> tuple[np.ndarray, int]:
 def clips(
     who: Speaker, *, min_seconds: float = 4.0, max_clips: int = 30, gap_s: float = 0.25
 ) -> Iterator[RealClip]:
-    files = sorted(glob.glob(who.pattern, recursive=True))
+    files = _files(who.pattern)
     random.Random(1).shuffle(files)
     parts: list[np.ndarray] = []
     made, length, rate = 0, 0, 0
