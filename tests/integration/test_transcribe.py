@@ -79,7 +79,12 @@ def test_a_real_utterance_is_transcribed_by_a_speech_worker(
 ) -> None:
     identified = speech_stack.submit("audio.transcribe", {"url": speech_url}).json()["id"]
     given = speech_stack.submit("audio.transcribe", {"url": speech_url, "language": "en"})
-    for job_id in (identified, given.json()["id"]):
+    # The same clip uploaded (POST /v1/files), as a local file is sent by the SDK and CLI.
+    body = (FIXTURES / "speech" / "librivox-0880.flac").read_bytes()
+    uploaded = speech_stack.client.post("/v1/files?name=utterance.flac", content=body)
+    assert uploaded.status_code == 201, uploaded.text
+    from_upload = speech_stack.submit("audio.transcribe", {"url": uploaded.json()["url"]})
+    for job_id in (identified, given.json()["id"], from_upload.json()["id"]):
         job = speech_stack.wait_job(job_id, timeout=180)
         assert job["status"] == "succeeded", job
         result = job["result"]

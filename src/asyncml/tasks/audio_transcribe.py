@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import asyncml
 from asyncml.models.speech.languages import WHISPER_LANGUAGES
-from asyncml.schemas import HttpUrl
+from asyncml.schemas import InputUrl
 
 Language = Literal[WHISPER_LANGUAGES]  # type: ignore[valid-type]
 
@@ -17,7 +17,7 @@ Language = Literal[WHISPER_LANGUAGES]  # type: ignore[valid-type]
 class TranscribeInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: HttpUrl
+    url: InputUrl
     language: Language | None = Field(
         default=None,
         description="the spoken language (Whisper's code, e.g. 'en'); omitted: identified",
