@@ -20,6 +20,11 @@ _XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 TEST_SLOT = int(os.environ.get("ASYNCML_TEST_SLOT", "0")) + (
     int(_XDIST_WORKER.removeprefix("gw")) if _XDIST_WORKER else 0
 )
+if _XDIST_WORKER:
+    # execnet gives its workers COLUMNS=80 and LINES=24; without them the CLI's tables are as
+    # wide as in a serial run (piped output: 120 columns).
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
 if not 0 <= TEST_SLOT <= 4:
     raise RuntimeError(
         "ASYNCML_TEST_SLOT (plus the pytest-xdist worker number) must be between 0 and 4"

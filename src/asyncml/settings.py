@@ -55,6 +55,14 @@ class Settings(BaseSettings):
         default="", description="comma-separated hosts, CIDRs and :PORTs that fetches may reach"
     )
     euro_base_url: str = DEFAULT_EURO_BASE_URL
+    # audio.transcribe (the speech extra): "base" (multilingual Whisper, identifies the
+    # language), "tiny.en" (English only, faster) or the path of a CTranslate2 Whisper model.
+    speech_model: str = Field(default="base", min_length=1)
+    speech_threads: int = Field(default=1, ge=1, le=64, description="CPU threads per process")
+    speech_beam_size: int = Field(default=5, ge=1, le=10)
+    # Longer recordings are cut here; at 0.2-0.6 s of CPU per second of audio ("base"), raise
+    # ASYNCML_TASK_*_LIMIT_S and ASYNCML_VISIBILITY_TIMEOUT_S together with it.
+    speech_max_seconds: float = Field(default=600.0, gt=0, le=6 * 3600)
 
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=1, le=65535)

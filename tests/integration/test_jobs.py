@@ -320,7 +320,7 @@ def test_list_and_filter(stack: Stack, files: FileServer) -> None:
 
 def test_tasks_and_health(stack: Stack) -> None:
     tasks = {t["name"]: t for t in stack.client.get("/v1/tasks").json()}
-    assert set(tasks) == {"audio.length", "audio.gender", "euro.results"}
+    assert set(tasks) == {"audio.length", "audio.gender", "audio.transcribe", "euro.results"}
     assert tasks["audio.length"]["queue"] == "audio"
     assert "url" in tasks["audio.length"]["input_schema"]["properties"]
     assert "audio_length" in tasks["audio.length"]["output_schema"]["properties"]
