@@ -34,7 +34,7 @@ from typing import Any
 
 import redis
 
-from asyncml.api.wire import task_message
+from asyncml.queue.wire import task_message
 from asyncml.store import AsyncJobStore, Enqueue
 
 HERE = Path(__file__).resolve().parent

@@ -27,7 +27,7 @@ import redis
 import soundfile as sf
 from procstat import tree_cpu_seconds
 
-from asyncml.api.wire import task_message
+from asyncml.queue.wire import task_message
 from asyncml.store import AsyncJobStore, Enqueue
 
 PORT = 8767

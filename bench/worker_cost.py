@@ -26,7 +26,7 @@ from pathlib import Path
 import redis
 from procstat import tree_cpu_seconds
 
-from asyncml.api.wire import task_message
+from asyncml.queue.wire import task_message
 from asyncml.store import AsyncJobStore, Enqueue
 
 DB = 10

@@ -119,7 +119,7 @@ def up(
     `asyncml worker` started apart on the same data directory) still uses it.
     """
     from asyncml.launcher import Launcher
-    from asyncml.worker.queues import all_queues
+    from asyncml.queue.names import all_queues
 
     settings = api_settings(insecure, host=host, port=port, data_dir=data_dir)
     configure_logging(settings.log_level, settings.log_format)
@@ -262,9 +262,10 @@ def worker(
     Start as many as you like, on as many hosts as you like, with the same
     ASYNCML_BROKER_URL and ASYNCML_STORE_URL.
     """
-    from asyncml.worker import create_celery, processes, solo, transport
+    from asyncml.queue import patches
+    from asyncml.queue.names import all_queues
+    from asyncml.worker import create_celery, processes, solo
     from asyncml.worker.app import check_limits
-    from asyncml.worker.queues import all_queues
 
     settings = load_settings(data_dir=data_dir)
     _share_tasks(extra_tasks)
@@ -282,7 +283,7 @@ def worker(
             "the solo pool needs a Redis broker (its supervisor requeues a dead process's "
             "job through Redis); use --pool prefork with RabbitMQ"
         )
-    transport.install()
+    patches.install()
     configure_logging(settings.log_level, settings.log_format)
     ensure_embedded(settings)
     if in_hand_file is not None:  # one process of a solo worker

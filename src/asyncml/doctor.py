@@ -65,8 +65,8 @@ def settings_report(settings: Settings, options: frozenset[str] = frozenset()) -
 def run_checks(settings: Settings) -> list[Check]:
     """Ask the job store, the broker and the registry; never starts anything."""
     import redis
-    from kombu.connection import Connection
 
+    from asyncml.queue.brokerview import check_connection
     from asyncml.store.registry import Registry
 
     checks = []
@@ -100,8 +100,7 @@ def run_checks(settings: Settings) -> list[Check]:
         client.close()
     broker_url = settings.effective_broker_url
     try:
-        with Connection(broker_url, connect_timeout=3) as conn:  # type: ignore[no-untyped-call]
-            conn.ensure_connection(max_retries=1, timeout=3)
+        check_connection(broker_url, timeout_s=3)
         checks.append(Check("broker", True, _without_password(broker_url)))
     except Exception as exc:  # kombu raises many types; each is a failed check here
         checks.append(Check("broker", False, f"{_without_password(broker_url)}: {exc}"))

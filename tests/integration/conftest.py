@@ -22,8 +22,8 @@ from mutagen.mp3._util import XingHeader
 from asyncml.embedded import EmbeddedServer
 from asyncml.models.euro import DrawResult, render_results_page
 from asyncml.plugins import discover
+from asyncml.queue.names import all_queues
 from asyncml.settings import Settings
-from asyncml.worker.queues import all_queues
 from tests import audio_fixtures as fx
 from tests.conftest import BROKER_DB, RABBIT_VHOST, STORE_DB, require_service
 from tests.integration.fileserver import FileServer

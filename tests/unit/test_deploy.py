@@ -18,7 +18,6 @@ import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
-from asyncml.api.wire import redis_list
 from asyncml.metrics.exposition import (
     RequestMetrics,
     queue_families,
@@ -27,8 +26,9 @@ from asyncml.metrics.exposition import (
 )
 from asyncml.metrics.queues import QueueStats
 from asyncml.plugins import discover
+from asyncml.queue.names import SERVICE_QUEUES, all_queues
+from asyncml.queue.wire import redis_list
 from asyncml.settings import Settings
-from asyncml.worker.queues import SERVICE_QUEUES, all_queues
 from tests.conftest import require_module, require_tool
 
 QUEUES = all_queues(discover())

@@ -16,6 +16,7 @@ from standardwebhooks import Webhook
 
 from asyncml.launcher import Launcher
 from asyncml.plugins import discover
+from asyncml.queue.names import all_queues
 from asyncml.settings import Settings
 from asyncml.webhooks import (
     WebhookVerificationError,
@@ -28,7 +29,6 @@ from asyncml.webhooks import (
     webhook_id,
 )
 from asyncml.worker.delivery import judge, retry_after
-from asyncml.worker.queues import all_queues
 
 BODY = b'{"type":"job.completed","data":{"id":"j1","status":"succeeded"}}'
 SCHEDULE = (0.0, 5.0, 300.0, 1800.0)

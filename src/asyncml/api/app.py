@@ -13,7 +13,6 @@ from fastapi import FastAPI
 
 import asyncml
 from asyncml.api import fastlane, observe, openapi, problems, ui
-from asyncml.api.broker import Broker
 from asyncml.api.catalog import TaskCatalog
 from asyncml.api.deps import Authenticated
 from asyncml.api.job_service import JobService
@@ -32,10 +31,11 @@ from asyncml.api.routes import (
     tasks,
     webhooks,
 )
+from asyncml.queue.config import celery_app
+from asyncml.queue.publisher import Publisher
 from asyncml.settings import Settings
 from asyncml.store import AsyncJobStore, deadlines
 from asyncml.store.files import AsyncFileStore
-from asyncml.worker.app import create_celery
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pool_wait_s=wait_s,
         )
         notifier = Notifier(store.redis)
-        broker = Broker(
-            create_celery(settings),
+        broker = Publisher(
+            celery_app(settings),
             settings.effective_store_url,
             max_connections=connections,
             pool_wait_s=wait_s,

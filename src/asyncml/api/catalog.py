@@ -18,8 +18,8 @@ import redis
 
 from asyncml.api.validation import InputValidator
 from asyncml.errors import UnknownTaskError
+from asyncml.queue.names import SERVICE_QUEUES
 from asyncml.store.registry import TaskManifest, read_generation, read_manifests
-from asyncml.worker.queues import SERVICE_QUEUES
 
 log = logging.getLogger(__name__)
 REFRESH_EVERY_S = 1.0

@@ -18,10 +18,10 @@ from typing import Any
 import orjson
 
 from asyncml import logs
-from asyncml.api.broker import Broker
 from asyncml.api.notify import Notifier
 from asyncml.errors import BadRequestError, ConflictError, JobNotFoundError, QueueFullError, quoted
 from asyncml.metrics.queues import queue_position
+from asyncml.queue.publisher import Publisher
 from asyncml.scheduling import NO_OPTIONS, JobOptions
 from asyncml.schemas import Job, JobStatus
 from asyncml.store import AsyncJobStore, BacklogFull, IdempotencyConflict, StoredJob
@@ -35,7 +35,7 @@ class JobService:
     def __init__(
         self,
         store: AsyncJobStore,
-        broker: Broker,
+        broker: Publisher,
         notifier: Notifier,
         max_queued: int | None = None,
     ) -> None:

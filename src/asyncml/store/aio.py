@@ -59,7 +59,7 @@ class BacklogFull(Exception):
 @dataclass(frozen=True)
 class Enqueue:
     """A broker message to push in the same script that writes the record: the broker is
-    a list in the store's own database (see ``asyncml.api.wire``)."""
+    a list in the store's own database (see ``asyncml.queue.wire``)."""
 
     queue_key: str
     message: bytes

@@ -1,7 +1,7 @@
 """Lua scripts that a worker runs for every job, sent on a connection it holds.
 
 A worker runs four small scripts per job: two job-state changes (``asyncml.store``) and
-kombu's record of the message in hand and its removal (``asyncml.worker.transport``).
+kombu's record of the message in hand and its removal (``asyncml.queue.patches``).
 Through redis-py each call costs more CPU than the round trip itself: the command path
 (retry wrapper, argument checks, response callbacks) and, above all, taking a connection
 from the pool and giving it back (a lock, a fork check and connection bookkeeping each

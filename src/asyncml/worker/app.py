@@ -8,15 +8,14 @@ from typing import Any
 from celery import Celery
 
 from asyncml.authoring import TaskDefinition
+from asyncml.queue.config import celery_app
 from asyncml.settings import Settings
-from asyncml.worker.config import celery_config
 
 
 def create_celery(settings: Settings, tasks: Sequence[TaskDefinition] | None = None) -> Celery:
     """The Celery app. Without ``tasks`` it only publishes and asks the broker questions
     (the API); with them it is a worker's app, running those tasks."""
-    app = Celery("asyncml", set_as_current=False)
-    app.conf.update(celery_config(settings, tasks or ()))
+    app = celery_app(settings, tasks or ())
     if tasks is not None:
         from asyncml.worker import deadlines, delivery, observe, priorities, republish
         from asyncml.worker.context import WorkerContext

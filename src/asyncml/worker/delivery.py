@@ -34,6 +34,7 @@ from asyncml.apikeys import PUBLIC_OWNER
 from asyncml.errors import DestinationNotAllowedError, FetchTimeoutError, JobError
 from asyncml.net import Egress, EgressPolicy
 from asyncml.net.client import Reply
+from asyncml.queue.names import WEBHOOK_DELIVER_TASK, WEBHOOK_QUEUE
 from asyncml.settings import Settings
 from asyncml.store import JobStore
 from asyncml.store.counters import record_webhook_failure
@@ -41,7 +42,6 @@ from asyncml.store.deliveries import Delivery, DeliveryStore
 from asyncml.store.effects import event_view, legacy_result
 from asyncml.webhooks import sign, signing_secrets, webhook_id
 from asyncml.worker.lanes import Lanes, destination
-from asyncml.worker.queues import WEBHOOK_DELIVER_TASK, WEBHOOK_QUEUE
 
 log = logging.getLogger(__name__)
 

@@ -31,9 +31,9 @@ from typing import Any
 from kombu.connection import Connection
 from kombu.entity import Queue
 
+from asyncml.queue.config import broker_transport_options
+from asyncml.queue.patches import restore_at_head
 from asyncml.settings import Settings
-from asyncml.worker.config import broker_transport_options
-from asyncml.worker.transport import restore_at_head
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ worker consumes, each of its queues is declared once on a channel of its own:
   run meanwhile, in the order they came.
 
 The API declares a queue it publishes to passively first, so it publishes to either kind
-(``asyncml.api.amqp``). kombu's Redis transport needs no declaration: priorities there
+(``asyncml.queue.amqp``). kombu's Redis transport needs no declaration: priorities there
 are lists per priority step (``asyncml.scheduling``).
 """
 

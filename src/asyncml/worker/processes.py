@@ -22,9 +22,9 @@ from types import FrameType
 
 from kombu.connection import Connection
 
+from asyncml.queue.config import broker_transport_options
 from asyncml.settings import Settings
 from asyncml.supervise import Child, Supervisor
-from asyncml.worker.config import broker_transport_options
 from asyncml.worker.solo import InHand
 
 log = logging.getLogger(__name__)

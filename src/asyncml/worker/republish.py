@@ -54,6 +54,8 @@ import orjson
 import redis
 from celery import Celery, bootsteps
 
+from asyncml.queue.brokerview import BrokerView
+from asyncml.queue.names import SERVICE_QUEUES
 from asyncml.scheduling import JobOptions, broker_priority
 from asyncml.settings import Settings
 from asyncml.store.keys import (
@@ -64,8 +66,6 @@ from asyncml.store.keys import (
     republish_seen_key,
     running_key,
 )
-from asyncml.worker.brokerview import BrokerView
-from asyncml.worker.queues import SERVICE_QUEUES
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ import redis
 from celery import Celery, bootsteps
 from kombu.exceptions import KombuError
 
+from asyncml.queue.names import WEBHOOK_DELIVER_TASK, WEBHOOK_QUEUE
 from asyncml.settings import Settings
 from asyncml.store.deliveries import DeliveryStore
 from asyncml.store.keys import WEBHOOK_KICK_CHANNEL
-from asyncml.worker.queues import WEBHOOK_DELIVER_TASK, WEBHOOK_QUEUE
 from asyncml.worker.republish import requeue_after
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from urllib.parse import quote
 import pytest
 from kombu import Connection, Queue
 
-from asyncml.api.amqp import AmqpPublisher, PublishError
-from asyncml.api.wire import task_body, task_headers
+from asyncml.queue.amqp import AmqpPublisher, PublishError
+from asyncml.queue.wire import task_body, task_headers
 from asyncml.settings import Settings
 from asyncml.worker.app import create_celery
 from tests.conftest import RABBIT_VHOST, require_service

@@ -11,7 +11,7 @@ import pytest
 import redis
 from kombu import Connection
 
-from asyncml.api.wire import redis_list, redis_location, redis_py_url, task_message
+from asyncml.queue.wire import redis_list, redis_location, redis_py_url, task_message
 from asyncml.scheduling import broker_priority
 from asyncml.settings import Settings
 from asyncml.worker.app import create_celery

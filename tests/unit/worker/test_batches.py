@@ -15,9 +15,9 @@ from celery import Celery
 
 import asyncml
 from asyncml.authoring import definition_of
+from asyncml.queue import patches as transport
 from asyncml.settings import Settings
 from asyncml.store import JobStore
-from asyncml.worker import transport
 from asyncml.worker.app import create_celery
 from asyncml.worker.batches import Item, gather
 from asyncml.worker.drain import Drain

@@ -12,8 +12,8 @@ import pytest
 import redis
 from celery import Celery
 
+from asyncml.queue import patches as transport
 from asyncml.settings import Settings
-from asyncml.worker import transport
 from asyncml.worker.app import create_celery
 from asyncml.worker.drain import Drain
 from tests.conftest import RABBIT_VHOST, UNIT_DB, require_service

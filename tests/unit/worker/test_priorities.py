@@ -12,8 +12,8 @@ from urllib.parse import quote
 import pytest
 from kombu import Connection, Queue
 
-from asyncml.api.amqp import AmqpPublisher
-from asyncml.api.wire import task_body, task_headers
+from asyncml.queue.amqp import AmqpPublisher
+from asyncml.queue.wire import task_body, task_headers
 from asyncml.settings import Settings
 from asyncml.worker.app import create_celery
 from asyncml.worker.priorities import has_priorities, prepare

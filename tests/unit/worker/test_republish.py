@@ -12,13 +12,13 @@ import redis
 from celery import Celery
 from pydantic import ValidationError
 
-from asyncml.api.wire import redis_list
+from asyncml.queue.brokerview import BrokerView, redis_message_ids
+from asyncml.queue.wire import redis_list
 from asyncml.scheduling import JobOptions
 from asyncml.settings import Settings
 from asyncml.store import JobStore
 from asyncml.store.keys import METRICS_KEY, queued_key, running_key
 from asyncml.worker.app import create_celery
-from asyncml.worker.brokerview import BrokerView, redis_message_ids
 from asyncml.worker.republish import (
     Republisher,
     forget,

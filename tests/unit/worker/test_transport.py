@@ -1,4 +1,4 @@
-"""kombu's Redis channel as a worker patches it (asyncml.worker.transport): one client
+"""kombu's Redis channel as a worker patches it (asyncml.queue.patches): one client
 object per channel, the unacknowledged-message bookkeeping in one script call."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import redis
 from kombu import Connection
 
-from asyncml.worker import transport
+from asyncml.queue import patches as transport
 from tests.conftest import UNIT_DB, require_service
 
 URL = f"redis://127.0.0.1:6379/{UNIT_DB}"

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
-from asyncml.api.broker import Broker
+from asyncml.queue.publisher import Publisher
 from asyncml.store import AsyncJobStore
 
 router = APIRouter(tags=["health"])
@@ -28,7 +28,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> JSONResponse:
     """Broker and job store reachable: 200, else 503 naming what is down."""
     store: AsyncJobStore = request.app.state.store
-    broker: Broker = request.app.state.broker
+    broker: Publisher = request.app.state.broker
     store_ok = False
     with contextlib.suppress(RedisError, OSError, TimeoutError):
         store_ok = await asyncio.wait_for(store.ping(), 3)

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client.core import Metric
 from redis.exceptions import RedisError
 
-from asyncml.api.broker import Broker
 from asyncml.api.catalog import TaskCatalog
 from asyncml.metrics.exposition import (
     queue_families,
@@ -19,6 +18,7 @@ from asyncml.metrics.exposition import (
     store_families,
 )
 from asyncml.metrics.queues import QueueStats, read_queue_stats
+from asyncml.queue.publisher import Publisher
 from asyncml.settings import Settings
 from asyncml.store import AsyncJobStore
 from asyncml.store.keys import METRICS_KEY
@@ -39,7 +39,7 @@ async def read_metrics(request: Request) -> Response:
     """Prometheus metrics. Job, queue and worker series describe the whole deployment and
     are the same on every API replica; HTTP and process series describe this process."""
     store: AsyncJobStore = request.app.state.store
-    broker: Broker = request.app.state.broker
+    broker: Publisher = request.app.state.broker
     settings: Settings = request.app.state.settings
     catalog: TaskCatalog = request.app.state.catalog
     # What the registry says now; a store that does not answer is reported below.

@@ -6,10 +6,10 @@ import asyncio
 
 from fastapi import APIRouter, Request
 
-from asyncml.api.broker import Broker
 from asyncml.api.catalog import TaskCatalog
 from asyncml.api.deps import Authenticated
 from asyncml.metrics.queues import read_queue_stats
+from asyncml.queue.publisher import Publisher
 from asyncml.schemas import QueueInfo
 from asyncml.settings import Settings
 from asyncml.store import AsyncJobStore
@@ -22,7 +22,7 @@ async def list_queues(request: Request) -> list[QueueInfo]:
     """Each queue's depth in the broker, jobs waiting and the oldest one's age (from the job
     store), and the workers serving it."""
     store: AsyncJobStore = request.app.state.store
-    broker: Broker = request.app.state.broker
+    broker: Publisher = request.app.state.broker
     settings: Settings = request.app.state.settings
     catalog: TaskCatalog = request.app.state.catalog
     await catalog.refresh()  # what the registry says now, not up to a second ago

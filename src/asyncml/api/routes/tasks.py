@@ -8,10 +8,10 @@ import datetime as dt
 
 from fastapi import APIRouter, Request
 
-from asyncml.api.broker import Broker
 from asyncml.api.catalog import TaskCatalog
 from asyncml.api.deps import Catalog
 from asyncml.errors import JobNotFoundError
+from asyncml.queue.publisher import Publisher
 from asyncml.schemas import SetupError, TaskInfo
 from asyncml.store.registry import TaskManifest, read_presence
 
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 async def _describe(
     request: Request, catalog: TaskCatalog, shown: list[TaskManifest]
 ) -> list[TaskInfo]:
-    broker: Broker = request.app.state.broker
+    broker: Publisher = request.app.state.broker
     presence = await read_presence(request.app.state.store.redis, [m.key for m in shown])
     queues = sorted({m.queue for m in shown})
     depths = dict(zip(queues, await asyncio.gather(*map(broker.depth, queues)), strict=True))

@@ -1,13 +1,16 @@
 """Celery's configuration for asyncml: late acks, prefetch 1, JSON only, the broker's
-redelivery timing. Workers, the drain and the process pool read it from here."""
+redelivery timing; and ``celery_app``, the Celery app built from it. The API publishes
+through it (``queue.publisher``), workers register their tasks on it (``worker.app``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from celery import Celery
+
 from asyncml.authoring import TaskDefinition
+from asyncml.queue.names import WEBHOOK_DELIVER_TASK, WEBHOOK_QUEUE
 from asyncml.settings import Settings
-from asyncml.worker.queues import WEBHOOK_DELIVER_TASK, WEBHOOK_QUEUE
 
 
 def broker_transport_options(settings: Settings) -> dict[str, object]:
@@ -63,3 +66,11 @@ def celery_config(settings: Settings, tasks: Sequence[TaskDefinition] = ()) -> d
         "worker_send_task_events": settings.task_events,
         "task_send_sent_event": settings.task_events,
     }
+
+
+def celery_app(settings: Settings, tasks: Sequence[TaskDefinition] = ()) -> Celery:
+    """A Celery app configured for asyncml, with no task registered: enough to publish by
+    task name and to ask the broker questions."""
+    app = Celery("asyncml", set_as_current=False)
+    app.conf.update(celery_config(settings, tasks))
+    return app

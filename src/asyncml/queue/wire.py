@@ -8,7 +8,7 @@ lookup of the exchange's bindings on every call. The worker side is untouched: C
 kombu read these messages exactly as their own (integration tests run real workers on it).
 
 On RabbitMQ the same headers and body go out through an asyncio AMQP client
-(``asyncml.api.amqp``), to the default exchange with the queue's name as routing key, as
+(``asyncml.queue.amqp``), to the default exchange with the queue's name as routing key, as
 Celery itself sends them.
 
 When the broker lives in the job store's own Redis database (the embedded layout, or a

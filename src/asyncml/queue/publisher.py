@@ -6,7 +6,7 @@ imports worker code):
 - the broker is a Redis database that is also the job store's (the embedded layout): the
   message is pushed by the script that writes the job's record (``colocated``);
 - another Redis broker: one ``LPUSH`` of the message on an asyncio connection;
-- RabbitMQ: an asyncio AMQP connection with publisher confirms (``asyncml.api.amqp``);
+- RabbitMQ: an asyncio AMQP connection with publisher confirms (``asyncml.queue.amqp``);
 - anything else: Celery's ``send_task``; kombu is synchronous, so it runs in a worker
   thread and a slow broker never blocks other requests.
 """
@@ -23,8 +23,9 @@ from anyio import to_thread
 from celery import Celery
 from kombu.exceptions import KombuError
 
-from asyncml.api.amqp import AmqpPublisher
-from asyncml.api.wire import (
+from asyncml.errors import ServiceUnavailableError
+from asyncml.queue.amqp import AmqpPublisher
+from asyncml.queue.wire import (
     redis_list,
     redis_location,
     redis_py_url,
@@ -32,7 +33,6 @@ from asyncml.api.wire import (
     task_headers,
     task_message,
 )
-from asyncml.errors import ServiceUnavailableError
 from asyncml.scheduling import NO_OPTIONS, JobOptions, broker_priority
 from asyncml.store import Enqueue
 from asyncml.store.connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_POOL_WAIT_S, async_redis
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 _BROKER_ERRORS = (KombuError, OSError, ConnectionError, TimeoutError, redis.RedisError)
 
 
-class Broker:
+class Publisher:
     def __init__(
         self,
         celery: Celery,

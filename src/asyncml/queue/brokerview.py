@@ -68,3 +68,11 @@ def _task_id(message: Any) -> str:
         return str(message["headers"]["id"])
     except (KeyError, TypeError):
         return ""
+
+
+def check_connection(url: str, *, timeout_s: float) -> None:
+    """Connect to the broker at ``url`` once (raising what kombu raises if that fails)."""
+    from kombu.connection import Connection
+
+    with Connection(url, connect_timeout=timeout_s) as conn:  # type: ignore[no-untyped-call]
+        conn.ensure_connection(max_retries=1, timeout=timeout_s)
