@@ -33,9 +33,9 @@ with Diagram(
     client = Client("client / SDK / CLI")
 
     with Cluster("API: asyncml api\n(stateless, N replicas)"):
-        api = Fastapi("FastAPI\n/v1/jobs  /task/{id}\n/metrics  /v1/queues")
+        api = Fastapi("FastAPI (asyncml.api)\n/v1/jobs  /task/{id}\n/metrics  /v1/queues")
 
-    store = Redis("job store\nRedis / Valkey\njobs, events, metrics,\nheartbeats")
+    store = Redis("job store (asyncml.store)\nRedis / Valkey\njobs, events, metrics,\nheartbeats")
     broker = Rabbitmq("broker\nRabbitMQ / Redis")
 
     with Cluster("workers: asyncml worker --queues <q>\n(one group per queue)"):
@@ -54,7 +54,7 @@ with Diagram(
 
     client >> Edge(label="HTTP JSON") >> api
     api >> Edge(label="1. record job") >> store
-    api >> Edge(label="2. publish by task name") >> broker
+    api >> Edge(label="2. publish by task name\n(asyncml.queue)") >> broker
     for worker in workers:  # label one edge of each fan, not all three
         labelled = worker is euro
         broker >> Edge(label="one queue each" if labelled else "") >> worker

@@ -42,6 +42,25 @@ log = logging.getLogger(__name__)
 _BROKER_ERRORS = (KombuError, OSError, ConnectionError, TimeoutError, redis.RedisError)
 
 
+def _redis_message(
+    spec: TaskManifest,
+    job_id: str,
+    payload: dict[str, Any],
+    priority: int,
+    time_limits: tuple[float, float] | None,
+) -> bytes:
+    """The Celery message of a job, as kombu's Redis transport keeps it in a list."""
+    return task_message(
+        spec.celery_name,
+        spec.queue,
+        job_id,
+        payload,
+        spec.version,
+        priority=priority,
+        time_limits=time_limits,
+    )
+
+
 class Publisher:
     def __init__(
         self,
@@ -75,15 +94,7 @@ class Publisher:
         """The message for the store to push with the job's record, when it can."""
         if not self.colocated:
             return None
-        message = task_message(
-            spec.celery_name,
-            spec.queue,
-            job_id,
-            payload,
-            spec.version,
-            priority=options.priority,
-            time_limits=time_limits,
-        )
+        message = _redis_message(spec, job_id, payload, options.priority, time_limits)
         return Enqueue(redis_list(spec.queue, options.priority), message)
 
     async def publish(
@@ -97,15 +108,7 @@ class Publisher:
         """Publish a job whose record did not carry its message (see ``with_record``)."""
         priority = options.priority
         if self._redis is not None:
-            message = task_message(
-                spec.celery_name,
-                spec.queue,
-                job_id,
-                payload,
-                spec.version,
-                priority=priority,
-                time_limits=time_limits,
-            )
+            message = _redis_message(spec, job_id, payload, priority, time_limits)
             try:
                 await self._redis.lpush(redis_list(spec.queue, priority), message)
             except redis.RedisError as exc:
