@@ -1,0 +1,103 @@
+"""``python -m tests.cluster up|down|run|drive``: the cluster, by hand or in one go.
+
+- ``up``: the namespaces, bridge and links (no processes); ``down``: remove all of it,
+  killing whatever runs inside, also after a crash (idempotent).
+- ``run``: up, then ``drive`` on the client host, then down, always; prints the figures
+  as JSON and exits 1 if any check failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tests.cluster.drive import HOSTS, drive
+from tests.cluster.netns import Network, down
+from tests.cluster.scenarios import SCENARIOS
+
+
+def failures(results: list[dict[str, Any]]) -> list[str]:
+    """Every check a scenario failed, as a line naming it."""
+    wrong = []
+    for r in results:
+        for key in ("lost", "duplicates", "5xx_not_503", "webhooks_missing",
+                    "webhooks_over_limit", "not_executed_but_succeeded"):  # fmt: skip
+            if r[key]:
+                wrong.append(f"{r['broker']} {r['scenario']}: {key} = {r[key]}")
+        if r["failed"] != sum(r["failure_codes"].values()):
+            wrong.append(f"{r['broker']} {r['scenario']}: a failed job without an error code")
+        if r["api_restarted"]:
+            wrong.append(f"{r['broker']} {r['scenario']}: the API process exited")
+    return wrong
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.cluster")
+    parser.add_argument("command", choices=["up", "down", "run", "drive"])
+    parser.add_argument("--broker", action="append", choices=["rabbitmq", "redis"])
+    parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
+    parser.add_argument("--jobs", type=int, default=400, help="jobs per scenario")
+    parser.add_argument("--hold", type=float, help="cap every fault at this many seconds")
+    parser.add_argument("--dir", type=Path, help="logs and data (default: a temp dir)")
+    parser.add_argument("--out", type=Path, help="write the figures here as JSON")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # A SIGTERM (timeout, CI cancel) unwinds through the finally blocks that tear down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    brokers = args.broker or ["rabbitmq", "redis"]
+    names = args.scenario or list(SCENARIOS)
+    if args.command == "down":
+        print("removed:", " ".join(down()) or "nothing")
+        return 0
+    net = Network(HOSTS)
+    if args.command == "up":
+        net.up()
+        return 0
+    root = args.dir or Path(tempfile.mkdtemp(prefix="asyncml-cluster-"))
+    if args.command == "drive":
+        results = []
+        for broker in brokers:
+            results += drive(root, broker, names, args.jobs, args.hold)
+        (root / "results.json").write_text(json.dumps(results, indent=1))
+        return 0
+    try:
+        net.up()
+        forwarded = sys.argv[2:] if argv is None else argv[1:]
+        command = [*net["client"].exec_prefix(), sys.executable, "-m", "tests.cluster",
+                   "drive", *_without_dir(forwarded), "--dir", str(root)]  # fmt: skip
+        subprocess.run(command, check=True)
+    finally:
+        net.down()
+    results = json.loads((root / "results.json").read_text())
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1))
+    print(json.dumps(results, indent=1))
+    wrong = failures(results)
+    for line in wrong:
+        print("FAILED:", line, file=sys.stderr)
+    return 1 if wrong else 0
+
+
+def _without_dir(args: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a == "--dir":
+            skip = True
+            continue
+        out.append(a)
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

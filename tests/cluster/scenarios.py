@@ -1,0 +1,141 @@
+"""The faults, each a pair of actions: ``inject`` while jobs flow, ``heal`` after ``hold_s``.
+
+Windows they must outlast (see ``services.TIMING``): RabbitMQ's heartbeat (5 s; a silent
+connection is closed after about two), the Redis broker's visibility timeout (12 s) and the
+lease (6 s).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tests.cluster.services import Cluster
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    what: str
+    hold_s: float
+    inject: Callable[[Cluster], None]
+    heal: Callable[[Cluster], None]
+
+
+def _lose_host(c: Cluster) -> None:
+    # A host that vanishes sends nothing more: cut its link first, then kill everything on
+    # it, so no FIN or RST tells the broker and the store that it is gone.
+    c.net.isolate("w2")
+    c.net.signal_all("w2", signal.SIGKILL)
+    c.forget("w2")
+
+
+def _reboot_host(c: Cluster) -> None:
+    c.net.rejoin("w2")
+    c.start_worker("w2")
+
+
+def _netem(c: Cluster) -> None:
+    for host in ("w1", "api"):
+        c.net.netem(host, "delay", "80ms", "20ms", "loss", "5%")
+
+
+def _clear_netem(c: Cluster) -> None:
+    for host in ("w1", "api"):
+        c.net.clear_netem(host)
+
+
+def _skew(offset: str) -> Callable[[Cluster], None]:
+    def restart(c: Cluster) -> None:
+        c.stop_host("w1")
+        c.start_worker("w1", skew=offset)
+
+    return restart
+
+
+def _unskew(c: Cluster) -> None:
+    c.stop_host("w1")
+    c.start_worker("w1")
+
+
+def _stop(c: Cluster) -> None:
+    c.net.signal_all("w1", signal.SIGSTOP)
+
+
+def _cont(c: Cluster) -> None:
+    c.net.signal_all("w1", signal.SIGCONT)
+
+
+def _partition(a: str, b: str) -> tuple[Callable[[Cluster], None], Callable[[Cluster], None]]:
+    return (lambda c: c.net.partition(a, b), lambda c: c.net.heal(a, b))
+
+
+SCENARIOS = {
+    s.name: s
+    for s in [
+        Scenario(
+            "broker-partition",
+            "worker host w1 cut from the broker (both ways) for 30 s, then healed",
+            30,
+            *_partition("w1", "broker"),
+        ),
+        Scenario(
+            "store-partition-worker",
+            "worker host w1 cut from the store only for 20 s",
+            20,
+            *_partition("w1", "store"),
+        ),
+        Scenario(
+            "store-partition-all",
+            "the store host cut from everyone (its link down) for 30 s",
+            30,
+            lambda c: c.net.isolate("store"),
+            lambda c: c.net.rejoin("store"),
+        ),
+        Scenario(
+            "host-loss",
+            "worker host w2 vanishes (link down, every process SIGKILLed); back after 15 s",
+            15,
+            _lose_host,
+            _reboot_host,
+        ),
+        Scenario(
+            "sigstop",
+            "every process of w1 SIGSTOPped for 25 s (past lease, heartbeat and visibility)",
+            25,
+            _stop,
+            _cont,
+        ),
+        Scenario(
+            "netem",
+            "80 ms +-20 ms latency and 5% loss on w1 and the API host for 20 s",
+            20,
+            _netem,
+            _clear_netem,
+        ),
+        Scenario(
+            "clock-ahead",
+            "w1 restarted with its wall clock 60 s ahead (libfaketime) for 20 s",
+            20,
+            _skew("+60s"),
+            _unskew,
+        ),
+        Scenario(
+            "clock-behind",
+            "w1 restarted with its wall clock 60 s behind (libfaketime) for 20 s",
+            20,
+            _skew("-60s"),
+            _unskew,
+        ),
+    ]
+}
+
+
+def shortened(scenario: Scenario, hold_s: float) -> Scenario:
+    return Scenario(scenario.name, scenario.what, hold_s, scenario.inject, scenario.heal)
+
+
+def hold(seconds: float) -> None:
+    time.sleep(seconds)
