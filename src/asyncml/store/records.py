@@ -86,17 +86,27 @@ return {'new'}
 """
 )
 
+# Leases are read and written on the store's clock (TIME), never a worker's: workers on
+# hosts whose clocks disagree by a minute must still agree on whether a lease is fresh.
+_STORE_CLOCK_LUA = """
+local function store_clock()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+"""
+
 # KEYS: job, event log, webhook outbox.
 # ARGV: now, max attempts, channel, error json when attempts run out, lease seconds
 # A job already started whose lease is still fresh is held by a live worker: the new
 # delivery is a duplicate (broker redelivery) and must not run alongside it.
 _START = (
     _STATE_LUA
+    + _STORE_CLOCK_LUA
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', '0'} end
 if status ~= 'queued' and status ~= 'started' then return {'skip', status} end
-local now = tonumber(ARGV[1])
+local now = store_clock()
 if status == 'started' then
   local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0')
   if lease > now then return {'busy', tostring(lease - now)} end
@@ -119,14 +129,17 @@ return {'ok', tostring(attempts)}
 """
 )
 
-# KEYS: job. ARGV: lease_until
-_RENEW = """
+# KEYS: job. ARGV: lease seconds (from now on the store's clock)
+_RENEW = (
+    _STORE_CLOCK_LUA
+    + """
 if redis.call('HGET', KEYS[1], 'status') == 'started' then
-  redis.call('HSET', KEYS[1], 'lease_until', ARGV[1])
+  redis.call('HSET', KEYS[1], 'lease_until', tostring(store_clock() + tonumber(ARGV[1])))
   return 1
 end
 return 0
 """
+)
 
 # KEYS: job, event log. ARGV: progress json, now, channel
 # Only a started job takes progress: a late report cannot touch a finished or canceled one.
