@@ -160,7 +160,8 @@ class Load:
         return sum(
             count
             for key, count in self.answers.items()
-            if key.split()[1].isdigit() and 500 <= int(key.split()[1]) < 600
+            if key.split()[1].isdigit()
+            and 500 <= int(key.split()[1]) < 600
             and key.split()[1] != "503"
         )
 
@@ -171,9 +172,7 @@ def read_executions(path: Path) -> collections.Counter[str]:
     return collections.Counter(line.split()[0] for line in path.read_text().splitlines() if line)
 
 
-def settle(
-    store: redis.Redis, ids: list[str], timeout: float
-) -> tuple[dict[str, str], float]:
+def settle(store: redis.Redis, ids: list[str], timeout: float) -> tuple[dict[str, str], float]:
     """Wait until every job is terminal (or ``timeout``); each job's status, seconds taken."""
     t0 = time.monotonic()
     while True:

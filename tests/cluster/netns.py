@@ -5,8 +5,8 @@ peer is a port of a bridge living in a switch namespace ``<prefix>sw``: nothing 
 the machine's own namespace (no address, route, bridge or firewall rule), so the machine's
 services are untouched. Faults act inside the namespaces only:
 
-- ``partition(a, b)``: blackhole routes both ways (packets silently dropped, as a cut
-  cable or a firewall that drops does; established connections hang rather than reset);
+- ``partition(a, b)``: ``tc`` ingress filters on both hosts drop what the other sends
+  (silently, as a cut cable or a dropping firewall does: connections hang, nothing resets);
 - ``isolate(a)`` / ``rejoin(a)``: the host's link down / up (cut from everyone);
 - ``netem(a, ...)``: ``tc netem`` latency and loss on the host's ``eth0``.
 
@@ -100,21 +100,32 @@ class Network:
             sh("ip", "-n", sw, "link", "set", f"p-{host.name}", "master", BRIDGE, "up")
             sh("ip", "-n", ns, "addr", "add", f"{host.ip}/24", "dev", "eth0")
             sh("ip", "-n", ns, "link", "set", "eth0", "up")
+            sh("tc", "-n", ns, "qdisc", "add", "dev", "eth0", "ingress")  # for partitions
 
     def down(self) -> None:
         down(self.prefix)
 
     # ---- faults -------------------------------------------------------------------------
 
-    def _route(self, verb: str, a: Host, b: Host) -> None:
-        sh("ip", "-n", a.namespace, "route", verb, "blackhole", f"{b.ip}/32", check=False)
-        sh("ip", "-n", b.namespace, "route", verb, "blackhole", f"{a.ip}/32", check=False)
+    def _drop_from(self, at: Host, source: Host, verb: str) -> None:
+        # The filter's preference number is the source's last octet: one per peer.
+        pref = source.ip.rsplit(".", 1)[1]
+        where = ["tc", "-n", at.namespace, "filter", verb, "dev", "eth0", "parent", "ffff:",
+                 "pref", pref]  # fmt: skip
+        if verb == "add":
+            where += ["protocol", "ip", "u32", "match", "ip", "src", f"{source.ip}/32",
+                      "action", "drop"]  # fmt: skip
+        sh(*where, check=verb == "add")
 
     def partition(self, a: str, b: str) -> None:
-        self._route("add", self[a], self[b])
+        """Drop every packet between ``a`` and ``b`` where it arrives: the senders see no
+        error at all (a route or an OUTPUT rule would fail their calls at once)."""
+        self._drop_from(self[a], self[b], "add")
+        self._drop_from(self[b], self[a], "add")
 
     def heal(self, a: str, b: str) -> None:
-        self._route("del", self[a], self[b])
+        self._drop_from(self[a], self[b], "del")
+        self._drop_from(self[b], self[a], "del")
 
     def isolate(self, name: str) -> None:
         sh("ip", "-n", self._switch, "link", "set", f"p-{name}", "down")
