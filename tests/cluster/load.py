@@ -141,7 +141,9 @@ class Load:
         started = time.monotonic()
         numbers = list(range(self.jobs))
         threads = [
-            threading.Thread(target=self._submitter, args=(numbers[i :: self.threads], started))
+            threading.Thread(
+                target=self._submitter, args=(numbers[i :: self.threads], started), daemon=True
+            )
             for i in range(self.threads)
         ]
         threads.append(threading.Thread(target=self._reader, daemon=True))

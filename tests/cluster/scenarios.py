@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from tests.cluster.services import Cluster
 
+LOSS_PCT = 5.0
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -39,12 +41,12 @@ def _reboot_host(c: Cluster) -> None:
 
 def _netem(c: Cluster) -> None:
     for host in ("w1", "api"):
-        c.net.netem(host, "delay", "80ms", "20ms", "loss", "5%")
+        c.net.netem(host, "80ms", "20ms", LOSS_PCT)
 
 
 def _clear_netem(c: Cluster) -> None:
     for host in ("w1", "api"):
-        c.net.clear_netem(host)
+        c.net.clear_netem(host, LOSS_PCT)
 
 
 def _skew(offset: str) -> Callable[[Cluster], None]:
@@ -110,7 +112,8 @@ SCENARIOS = {
         ),
         Scenario(
             "netem",
-            "80 ms +-20 ms latency and 5% loss on w1 and the API host for 20 s",
+            "80 ms +-20 ms latency and 5% loss on w1 and the API host for 20 s (loss only "
+            "where the kernel has no netem)",
             20,
             _netem,
             _clear_netem,
