@@ -4,7 +4,7 @@ The full run is ``make cluster-test`` (``python -m tests.cluster run``: both bro
 scenario, thousands of jobs; figures in docs/reliability.md). This one plays three
 scenarios on RabbitMQ with a few dozen jobs each: the store cut from every host (the API
 must answer 503, never 500, and recover without a restart), a worker host lost, and a
-worker frozen past its lease and redelivery. Needs root, iproute2 and libfaketime (it
+worker frozen past its lease and redelivery. Needs root, iproute2, iptables and libfaketime (it
 fails in CI without them, and is skipped on a laptop).
 """
 
@@ -29,7 +29,9 @@ SCENARIOS = ("store-partition-all", "host-loss", "sigstop")
 def _require_root_and_tools() -> None:
     missing = [] if os.geteuid() == 0 else ["root"]
     missing += [
-        tool for tool in ("ip", "tc", "redis-server", "rabbitmq-server") if not shutil.which(tool)
+        tool
+        for tool in ("ip", "tc", "iptables", "redis-server", "rabbitmq-server")
+        if not shutil.which(tool)
     ]
     if missing:
         message = f"the cluster test needs {', '.join(missing)}"
@@ -41,8 +43,8 @@ def _require_root_and_tools() -> None:
 def test_short_cluster_run_loses_nothing_and_records_each_result_once(tmp_path: Path) -> None:
     _require_root_and_tools()
     out = tmp_path / "results.json"
-    args = [sys.executable, "-m", "tests.cluster", "run", "--broker", "rabbitmq",
-            "--jobs", "60", "--hold", "12", "--dir", str(tmp_path / "run"), "--out", str(out)]  # fmt: skip
+    args = [sys.executable, "-m", "tests.cluster", "run", "--broker", "rabbitmq", "--jobs", "60",
+            "--hold", "12", "--dir", str(tmp_path / "run"), "--out", str(out)]  # fmt: skip
     for name in SCENARIOS:
         args += ["--scenario", name]
     done = subprocess.run(args, capture_output=True, text=True, timeout=200, check=False)
