@@ -105,7 +105,8 @@ def play(
         "failure_codes": dict(loads.errors_of(store, failed)),
         "api_restarted": api_proc.poll() is not None,
         "seconds": round(time.monotonic() - t0, 1),
-    }
+    } | cluster.notes
+    cluster.notes = {}
     store.close()
     log.info("%s: %s", scenario.name, json.dumps(figures))
     return figures

@@ -21,6 +21,7 @@ from pathlib import Path
 from tests.cluster.load import API_KEY
 from tests.cluster.netns import Host, Network
 
+SKEW_DIR = Path(__file__).parent / "skew"
 RABBIT_SCRIPT = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 STORE_PORT = 6379
 REDIS_BROKER_PORT = 6380
@@ -66,6 +67,7 @@ class Cluster:
         self.broker = broker
         self.procs: dict[str, list[subprocess.Popen[bytes]]] = {}
         self.executions = root / "executions.log"
+        self.notes: dict[str, object] = {}  # what a scenario wants in its figures
         root.mkdir(parents=True, exist_ok=True)
 
     def spawn(self, host: Host, label: str, argv: list[str], env: dict[str, str] | None = None):
@@ -141,17 +143,12 @@ class Cluster:
         wait_port(host.ip, API_PORT, 60, proc)
         return proc
 
-    def start_worker(self, name: str, *, skew: str | None = None) -> subprocess.Popen[bytes]:
-        """``asyncml worker`` on host ``name``; ``skew`` (``+60s``, ``-60s``) runs it under
-        libfaketime with its wall clock that far off (monotonic clocks stay true)."""
+    def start_worker(self, name: str, *, skew_s: float = 0) -> subprocess.Popen[bytes]:
+        """``asyncml worker`` on host ``name``; ``skew_s`` puts its processes' wall clock
+        that far off (``tests/cluster/skew``; monotonic clocks stay true)."""
         env = self.env() | {"ASYNCML_FIXTURE_HOST": name}
-        if skew:
-            env |= {
-                "LD_PRELOAD": faketime_library(),
-                "FAKETIME": skew,
-                "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-                "FAKETIME_DONT_RESET": "1",
-            }
+        if skew_s:
+            env |= {"PYTHONPATH": str(SKEW_DIR), "ASYNCML_CLUSTER_SKEW_S": str(skew_s)}
         argv = [sys.executable, "-m", "asyncml", "worker", "--queues", "fixture,webhooks",
                 "--concurrency", "2", "--tasks", "tests.plugins.fixture_tasks"]  # fmt: skip
         return self.spawn(self.net[name], "worker", argv, env)
@@ -173,14 +170,3 @@ class Cluster:
         """The host's processes were killed from outside: reap them."""
         for proc in self.procs.pop(name, []):
             proc.wait()
-
-
-def faketime_library() -> str:
-    for path in (
-        "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
-        "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
-        "/usr/lib/faketime/libfaketimeMT.so.1",
-    ):
-        if Path(path).exists():
-            return path
-    raise RuntimeError("libfaketime is not installed (Debian: apt-get install faketime)")

@@ -4,7 +4,7 @@ The full run is ``make cluster-test`` (``python -m tests.cluster run``: both bro
 scenario, thousands of jobs; figures in docs/reliability.md). This one plays three
 scenarios on RabbitMQ with a few dozen jobs each: the store cut from every host (the API
 must answer 503, never 500, and recover without a restart), a worker host lost, and a
-worker frozen past its lease and redelivery. Needs root, iproute2, iptables and libfaketime (it
+worker frozen past its lease and redelivery. Needs root, iproute2 and iptables (it
 fails in CI without them, and is skipped on a laptop).
 """
 
