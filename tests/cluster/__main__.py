@@ -38,6 +38,26 @@ def failures(results: list[dict[str, Any]]) -> list[str]:
     return wrong
 
 
+def table(results: list[dict[str, Any]]) -> str:
+    """The figures as the Markdown table of docs/reliability.md."""
+    lines = [
+        "| broker | scenario | fault s | jobs | succeeded | failed | executions "
+        "| re-executed | lost | results twice | webhooks resent | 503s | other 5xx | no answer "
+        "| heal s |",
+        "|" + " --- |" * 15,
+    ]
+    for r in results:
+        answers = r["answers"]
+        served_503 = sum(n for key, n in answers.items() if key.endswith(" 503"))
+        unanswered = sum(n for key, n in answers.items() if not key.split()[1].isdigit())
+        cells = [r["broker"], r["scenario"], r["fault_s"], r["accepted"], r["succeeded"],
+                 r["failed"], r["executions"], r["reexecuted"], r["lost"], r["duplicates"],
+                 r["webhooks_resent"], served_503, r["5xx_not_503"], unanswered,
+                 r["heal_s"]]  # fmt: skip
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.cluster")
     parser.add_argument("command", choices=["up", "down", "run", "drive"])
@@ -80,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))
+    print(table(results))
     wrong = failures(results)
     for line in wrong:
         print("FAILED:", line, file=sys.stderr)

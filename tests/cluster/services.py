@@ -97,7 +97,8 @@ class Cluster:
         base = self.root / "rabbit"
         base.mkdir(exist_ok=True)
         (base / "enabled_plugins").write_text("[].\n")
-        (base / "rabbitmq.conf").write_text(f"heartbeat = {HEARTBEAT_S}\n")
+        # guest may log in from other hosts: the cluster is a private network.
+        (base / "rabbitmq.conf").write_text(f"heartbeat = {HEARTBEAT_S}\nloopback_users = none\n")
         script = str(RABBIT_SCRIPT) if RABBIT_SCRIPT.exists() else shutil.which("rabbitmq-server")
         env = {
             "HOME": str(base),
