@@ -29,8 +29,8 @@ from redis.asyncio.connection import parse_url
 from redis.exceptions import NoScriptError, ResponseError
 
 _DEAD = (redis.ConnectionError, ConnectionError, OSError)
-# After a failed connect, requests fail at once for this long instead of each waiting its
-# turn to try again: with the store cut off (packets dropped, every connect running into
+# After a connect that timed out, requests fail at once for this long instead of each
+# waiting its turn to try again: with the store cut off (packets dropped, every connect running into
 # its timeout) the waiters would queue behind one another, and the API would answer
 # later and later instead of a quick 503.
 FAIL_FAST_S = 1.0
@@ -132,7 +132,10 @@ class PipelinedConnection:
                 try:
                     self._protocol = await self._open()
                 except redis.ConnectionError as exc:
-                    self._failed = (asyncio.get_running_loop().time() + FAIL_FAST_S, exc)
+                    # Only a connect that ran into its timeout: a refused one (a server
+                    # restarting) costs nothing, and the next request should try at once.
+                    if isinstance(exc.__cause__, TimeoutError):
+                        self._failed = (asyncio.get_running_loop().time() + FAIL_FAST_S, exc)
                     raise
                 self._failed = None
             return self._protocol
