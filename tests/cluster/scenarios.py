@@ -8,7 +8,6 @@ lease (6 s).
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -138,7 +137,3 @@ SCENARIOS = {
 
 def shortened(scenario: Scenario, hold_s: float) -> Scenario:
     return Scenario(scenario.name, scenario.what, hold_s, scenario.inject, scenario.heal)
-
-
-def hold(seconds: float) -> None:
-    time.sleep(seconds)
