@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
 import signal
@@ -21,6 +22,8 @@ from typing import Any
 from tests.cluster.drive import HOSTS, drive
 from tests.cluster.netns import Network, down
 from tests.cluster.scenarios import SCENARIOS
+
+LOCK = Path(tempfile.gettempdir()) / "asyncml-cluster.lock"
 
 
 def failures(results: list[dict[str, Any]]) -> list[str]:
@@ -88,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
             results += drive(root, broker, names, args.jobs, args.hold)
         (root / "results.json").write_text(json.dumps(results, indent=1))
         return 0
+    # One cluster per machine (the namespaces' names and addresses are fixed): a second run
+    # waits for the first instead of tearing its cluster down.
+    lock = open(LOCK, "w")  # noqa: SIM115
+    fcntl.flock(lock, fcntl.LOCK_EX)
     try:
         net.up()
         forwarded = sys.argv[2:] if argv is None else argv[1:]
@@ -96,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(command, check=True)
     finally:
         net.down()
+        lock.close()
     results = json.loads((root / "results.json").read_text())
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))
