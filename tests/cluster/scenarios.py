@@ -29,7 +29,7 @@ def _lose_host(c: Cluster) -> None:
     # A host that vanishes sends nothing more: cut its link first, then kill everything on
     # it, so no FIN or RST tells the broker and the store that it is gone.
     c.net.isolate("w2")
-    c.net.signal_all("w2", signal.SIGKILL)
+    c.notes["processes_killed"] = c.net.signal_all("w2", signal.SIGKILL)
     c.forget("w2")
 
 
@@ -62,7 +62,7 @@ def _unskew(c: Cluster) -> None:
 
 
 def _stop(c: Cluster) -> None:
-    c.net.signal_all("w1", signal.SIGSTOP)
+    c.notes["processes_stopped"] = c.net.signal_all("w1", signal.SIGSTOP)
 
 
 def _cont(c: Cluster) -> None:
