@@ -1,4 +1,5 @@
-# One image for every asyncml role; the command picks it:
+# One image for every asyncml role; the command picks it (audio.transcribe workers: build
+# with --build-arg EXTRAS=ops,speech):
 #   api (default) | worker --queues audio | flower | up (everything, embedded broker and store)
 # Build: docker build -t asyncml .    Extras baked in: --build-arg EXTRAS=ops (Flower)
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm

@@ -26,7 +26,7 @@ up: install  ## run API + workers on this machine (embedded broker and store)
 	$(BIN)/asyncml up
 
 test: install-dev  ## the whole suite: unit + integration (real Redis, RabbitMQ, workers, HTTP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 test-unit: install-dev
 	$(BIN)/pytest tests/unit

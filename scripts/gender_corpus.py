@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import soxr
 
 APT_PACKAGES = (
     "espeak-ng",
@@ -333,3 +334,48 @@ def music_excerpts(
                 data[start : start + int(seconds * rate)],
                 rate,
             )
+
+
+# ---- the telephone channel: training augmentation and a test condition ------------------
+
+
+def telephone(samples: np.ndarray, rate: int) -> tuple[np.ndarray, int]:
+    """8 kHz, 300-3400 Hz band, 8-bit mu-law: what a phone line leaves of a voice."""
+    x = soxr.resample(samples.astype(np.float32), rate, 8000)
+    spectrum = np.fft.rfft(x)
+    freqs = np.fft.rfftfreq(len(x), 1 / 8000)
+    gain = np.clip((freqs - 200) / 100, 0, 1) * np.clip((3500 - freqs) / 100, 0, 1)
+    x = np.fft.irfft(spectrum * gain, n=len(x))
+    peak = float(np.max(np.abs(x))) or 1.0
+    x = x / peak * 0.7
+    mu = 255.0
+    coded = np.round(np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu) * 127) / 127
+    decoded = np.sign(coded) * np.expm1(np.abs(coded) * np.log1p(mu)) / mu
+    return decoded.astype(np.float32), 8000
+
+
+# ---- non-speech: what must get no answer --------------------------------------------------
+
+
+def nonspeech(rate: int = 16000, seconds: float = 6.0) -> list[tuple[str, np.ndarray]]:
+    """Silence, noises, steady tones and a synthetic melody with harmonics."""
+    rng = np.random.default_rng(7)
+    n = int(rate * seconds)
+    t = np.arange(n) / rate
+    white = rng.standard_normal(n).astype(np.float32) * 0.1
+    brown = np.cumsum(rng.standard_normal(n)).astype(np.float32)
+    brown = brown / np.max(np.abs(brown)) * 0.3
+    notes = np.array([220, 247, 262, 294, 330, 294, 262, 247, 196, 220, 262, 330])
+    f = np.repeat(notes, -(-n // len(notes)))[:n]
+    phase = 2 * np.pi * np.cumsum(f) / rate
+    melody = sum(np.sin(k * phase) / k for k in range(1, 6)) * 0.2
+    return [
+        ("silence", np.zeros(n, dtype=np.float32)),
+        ("white-noise", white),
+        ("brown-noise", brown),
+        ("tone-120hz", 0.3 * np.sin(2 * np.pi * 120 * t)),
+        ("tone-220hz", 0.3 * np.sin(2 * np.pi * 220 * t)),
+        ("tone-440hz", 0.3 * np.sin(2 * np.pi * 440 * t)),
+        ("melody", melody),
+        ("hum-with-noise", 0.2 * np.sin(2 * np.pi * 100 * t) + white * 0.3),
+    ]

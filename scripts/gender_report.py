@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -99,61 +100,153 @@ def grouped(items: list[Any], probs: np.ndarray, key: str) -> dict[str, dict[str
     return out
 
 
-def build(
-    items: list[Any],
-    synth: list[Any],
-    loso: np.ndarray,
-    lobo: np.ndarray,
-    others: list[Any],
-    final: np.ndarray,
-    ablation: dict[str, float],
-    model: Any,
-    timings: dict[str, float],
-) -> dict[str, Any]:
-    def subset(source: str) -> tuple[list[Any], np.ndarray]:
-        idx = [k for k, i in enumerate(others) if i.source == source]
-        return [others[k] for k in idx], final[idx]
+def balanced_of(items: list[Any], probs: np.ndarray, source: str) -> float | None:
+    """Balanced accuracy over the items of one ``source`` (no answer counts as wrong)."""
+    idx = [k for k, i in enumerate(items) if i.source == source]
+    return metrics([items[k] for k in idx], probs[idx])["balanced_accuracy"]
 
+
+@dataclass
+class Evaluation:
+    """Everything the training run measured, for ``build``."""
+
+    pool: list[Any]  # real + synthetic items, scored leave-one-speaker-out
+    loso: np.ndarray  # calibrated, with unsure answers withheld (NaN)
+    loso_raw: np.ndarray  # calibrated, every answer kept
+    synth: list[Any]
+    lobo: np.ndarray
+    others: list[Any]  # stress, probe, nonspeech: scored by the shipped model
+    final: np.ndarray
+    ablation: dict[str, float | None]
+    synthetic_only_real: np.ndarray  # real items scored by a model trained on synthetic only
+    model: Any
+    labels: list[Any]  # real_speech.Speaker rows
+
+
+def _f0_hz(item: Any) -> float:
+    return float(100.0 * 2 ** (item.features[0] / 12)) if item.features else float("nan")
+
+
+def speakers_table(items: list[Any], probs: np.ndarray, labels: list[Any]) -> list[dict[str, Any]]:
+    """One row per speaker: package(s), sex, clips, answered, accuracy, median F0."""
+    sources = {s.speaker: s.label_source for s in labels}
+    rows = []
+    for speaker in dict.fromkeys(i.speaker for i in items):
+        idx = [k for k, i in enumerate(items) if i.speaker == speaker]
+        sub, p = [items[k] for k in idx], probs[idx]
+        answered = p[~np.isnan(p)]
+        f0 = [_f0_hz(i) for i in sub if i.features]
+        rows.append(
+            {
+                "package": ", ".join(dict.fromkeys(i.package for i in sub)),
+                "speaker": speaker,
+                "sex": sub[0].sex,
+                "clips": len(sub),
+                "answered": int(answered.size),
+                "accuracy": accuracy(sub, p),
+                "mean_p_male": round(float(answered.mean()), 3) if answered.size else None,
+                "median_f0_hz": round(float(np.median(f0)), 1) if f0 else None,
+                "label_source": sources.get(speaker, ""),
+            }
+        )
+    return rows
+
+
+def sources_table(items: list[Any], probs: np.ndarray) -> list[dict[str, Any]]:
+    """Per source package: speakers, clips, accuracy and balanced accuracy."""
+    rows = []
+    for package in dict.fromkeys(i.package for i in items):
+        idx = [k for k, i in enumerate(items) if i.package == package]
+        sub = [items[k] for k in idx]
+        m = metrics(sub, probs[idx])
+        rows.append(
+            {
+                "package": package,
+                "speakers": len({i.speaker for i in sub}),
+                "clips": len(sub),
+                "accuracy": m["accuracy"],
+                "balanced_accuracy": m["balanced_accuracy"],
+            }
+        )
+    return rows
+
+
+def build(ev: Evaluation) -> dict[str, Any]:
+    def subset(items: list[Any], probs: np.ndarray, source: str) -> tuple[list[Any], np.ndarray]:
+        idx = [k for k, i in enumerate(items) if i.source == source]
+        return [items[k] for k in idx], probs[idx]
+
+    real, real_p = subset(ev.pool, ev.loso, "real")
+    synth, synth_p = subset(ev.pool, ev.loso, "synthetic")
+    stress, stress_p = subset(ev.others, ev.final, "stress")
+    heldout, heldout_p = subset(ev.others, ev.final, "heldout")
+    probe, probe_p = subset(ev.others, ev.final, "probe")
+    nonspeech, ns_p = subset(ev.others, ev.final, "nonspeech")
+    pool_m, real_m, synth_m = (
+        metrics(ev.pool, ev.loso),
+        metrics(real, real_p),
+        metrics(synth, synth_p),
+    )
+    every_answer = metrics(real, subset(ev.pool, ev.loso_raw, "real")[1])
+    before = metrics(real, ev.synthetic_only_real)
     by_channel = {
         ch: metrics(
             [i for i in synth if i.channel == ch],
-            loso[[k for k, i in enumerate(synth) if i.channel == ch]],
+            synth_p[[k for k, i in enumerate(synth) if i.channel == ch]],
         )
         for ch in ("clean", "telephone")
     }
-    real, real_p = subset("real")
-    probe, probe_p = subset("probe")
-    nonspeech, ns_p = subset("nonspeech")
-    loso_m = metrics(synth, loso)
-    real_m = metrics(real, real_p)
+    real_speakers = {i.speaker: i.sex for i in real}
     return {
         "summary": {
-            "loso_accuracy": loso_m["accuracy"],
-            "loso_balanced_accuracy": loso_m["balanced_accuracy"],
+            "real_balanced_accuracy": real_m["balanced_accuracy"],
+            "real_accuracy": real_m["accuracy"],
+            "real_answered": real_m["answered"],
+            "real_clips": real_m["n"],
+            "real_male_speakers": sum(s == "male" for s in real_speakers.values()),
+            "real_female_speakers": sum(s == "female" for s in real_speakers.values()),
+            "real_balanced_accuracy_answering_always": every_answer["balanced_accuracy"],
+            "real_balanced_accuracy_trained_on_synthetic_only": before["balanced_accuracy"],
+            "loso_accuracy": synth_m["accuracy"],
+            "loso_balanced_accuracy": synth_m["balanced_accuracy"],
             "loso_accuracy_clean": by_channel["clean"]["accuracy"],
             "loso_accuracy_telephone": by_channel["telephone"]["accuracy"],
-            "leave_one_engine_out_accuracy": accuracy(synth, lobo),
-            "real_accuracy": real_m["accuracy"],
-            "real_balanced_accuracy": real_m["balanced_accuracy"],
-            "real_clips": real_m["n"],
-            "real_answered": real_m["answered"],
+            "loso_all_balanced_accuracy": pool_m["balanced_accuracy"],
+            "leave_one_engine_out_accuracy": accuracy(ev.synth, ev.lobo),
+            "stress_balanced_accuracy": metrics(stress, stress_p)["balanced_accuracy"],
+            "heldout_balanced_accuracy": metrics(heldout, heldout_p)["balanced_accuracy"],
             "nonspeech_clips": len(nonspeech),
             "nonspeech_answered": int((~np.isnan(ns_p)).sum()),
             "child_probe_said_male": round(
                 float(np.mean([_pred(p) == "male" for p in probe_p])), 3
             ),
         },
+        "real_speech": {
+            "all": real_m,
+            "answering_always": every_answer,
+            "trained_on_synthetic_only": before,
+            "per_speaker": speakers_table(real, real_p, ev.labels),
+            "per_source": sources_table(real, real_p),
+        },
         "leave_one_speaker_out": {
-            "all": loso_m,
+            "all": pool_m,
+            "synthetic": synth_m,
             "by_channel": by_channel,
-            "per_voice": grouped(synth, loso, "voice"),
-            "feature_ablation_accuracy": ablation,
+            "per_voice": grouped(synth, synth_p, "voice"),
+            "feature_ablation_real_balanced_accuracy": ev.ablation,
         },
         "leave_one_engine_out": {
-            "all": metrics(synth, lobo),
-            "per_engine": grouped(synth, lobo, "engine"),
+            "all": metrics(ev.synth, ev.lobo),
+            "per_engine": grouped(ev.synth, ev.lobo, "engine"),
         },
-        "real_speech": {"all": real_m, "per_set": grouped(real, real_p, "voice")},
+        "stress": {
+            "all": metrics(stress, stress_p),
+            "per_speaker": speakers_table(stress, stress_p, ev.labels),
+        },
+        "heldout": {
+            "all": metrics(heldout, heldout_p),
+            "per_speaker": speakers_table(heldout, heldout_p, ev.labels),
+        },
         "child_probe": {
             "all": metrics(probe, probe_p),
             "per_voice": grouped(probe, probe_p, "voice"),
@@ -168,124 +261,18 @@ def build(
             for i, p in zip(nonspeech, ns_p, strict=True)
         ],
         "model": {
-            "features": list(model.features),
-            "coef": [round(float(c), 4) for c in model.coef],
-            "intercept": round(model.intercept, 4),
-            "meta": model.meta,
+            "features": list(ev.model.features),
+            "coef": [round(float(c), 4) for c in ev.model.coef],
+            "intercept": round(ev.model.intercept, 4),
+            "min_confidence": ev.model.min_confidence,
+            "meta": ev.model.meta,
         },
         "corpus": {
-            "synthetic_clip_channels": len(synth),
-            "voices": len({i.voice for i in synth}),
-            "speakers": len({i.speaker for i in synth}),
-            "female_voices": len({i.voice for i in synth if i.sex == "female"}),
-            "male_voices": len({i.voice for i in synth if i.sex == "male"}),
-            "gated_in_training_data": sum(i.features is None for i in synth),
+            "synthetic_clip_channels": len(ev.synth),
+            "synthetic_voices": len({i.voice for i in ev.synth}),
+            "synthetic_speakers": len({i.speaker for i in ev.synth}),
+            "real_clips": len(real),
+            "real_speakers": len(real_speakers),
+            "gated_in_training_data": sum(i.features is None for i in ev.pool),
         },
     }
-
-
-def _table(rows: list[list[Any]], head: list[str]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def _confusion(m: dict[str, Any]) -> str:
-    rows = [
-        [t, *(m["confusion"].get(t, {}).get(p, 0) for p in ("female", "male", "none"))]
-        for t in m["confusion"]
-    ]
-    return _table(rows, ["true \\ said", "female", "male", "no answer"])
-
-
-def _calibration(m: dict[str, Any]) -> str:
-    c = m.get("calibration")
-    if not c:
-        return "(nothing answered)"
-    rows = [[b["bin"], b["n"], b["mean_confidence"], b["accuracy"]] for b in c["reliability"]]
-    return f"Brier {c['brier']}, log loss {c['log_loss']}, ECE {c['ece']}.\n\n" + _table(
-        rows, ["confidence", "clips", "mean confidence", "accuracy"]
-    )
-
-
-def _groups(g: dict[str, dict[str, Any]]) -> str:
-    rows = [[k, v["sex"], v["n"], v["accuracy"], v["mean_p_male"]] for k, v in g.items()]
-    return _table(rows, ["voice", "sex", "clips", "accuracy", "mean P(male)"])
-
-
-def markdown(r: dict[str, Any]) -> str:
-    s = r["summary"]
-    loso, real, lobo = r["leave_one_speaker_out"], r["real_speech"], r["leave_one_engine_out"]
-    meta = r["model"]["meta"]
-    parts = [
-        "# audio.gender: evaluation report",
-        "",
-        f"Written by `{meta['command']}`; do not edit by hand. The model card is "
-        "[gender.md](gender.md). Accuracy counts a clip with no answer as wrong.",
-        "",
-        "## Summary",
-        "",
-        _table([[k, v] for k, v in s.items()], ["figure", "value"]),
-        "",
-        "## Leave one speaker out (synthetic voices)",
-        "",
-        "Each underlying speaker's clips (all its voices, both channels) are scored by a model "
-        "trained without that speaker.",
-        "",
-        _confusion(loso["all"]),
-        "",
-        "By channel: "
-        + ", ".join(f"{ch} {m['accuracy']}" for ch, m in loso["by_channel"].items())
-        + ".",
-        "",
-        "Feature ablation (leave-one-speaker-out accuracy): "
-        + ", ".join(f"{k} {v}" for k, v in loso["feature_ablation_accuracy"].items())
-        + ".",
-        "",
-        "Calibration (pooled held-out predictions): " + _calibration(loso["all"]),
-        "",
-        "Per voice:",
-        "",
-        _groups(loso["per_voice"]),
-        "",
-        "## Leave one engine out",
-        "",
-        "Train on two synthesisers, test on the third: the harder question of whether the "
-        "model learned voices or a synthesiser.",
-        "",
-        _groups(lobo["per_engine"]),
-        "",
-        "## Real speech (Asterisk prompts, 8 kHz telephone recordings, never trained on)",
-        "",
-        _confusion(real["all"]),
-        "",
-        f"Balanced accuracy {real['all']['balanced_accuracy']}. " + _calibration(real["all"]),
-        "",
-        _groups(real["per_set"]),
-        "",
-        "## Known limit: a child's voice",
-        "",
-        "festival `czech_krb` is a boy. It is never trained on.",
-        "",
-        _groups(r["child_probe"]["per_voice"]),
-        "",
-        "## Non-speech must get no answer",
-        "",
-        _table(
-            [[n["name"], n["kind"], n["answered"], n["p_male"]] for n in r["nonspeech"]],
-            ["clip", "kind", "answered", "P(male)"],
-        ),
-        "",
-        "## The shipped model",
-        "",
-        _table(
-            [[f, c] for f, c in zip(r["model"]["features"], r["model"]["coef"], strict=True)],
-            ["feature (standardised)", "coefficient"],
-        ),
-        "",
-        f"Intercept {r['model']['intercept']}. Corpus: {r['corpus']}.",
-        "",
-        f"Step timings (s): {r.get('timings_s', {})}.",
-        "",
-    ]
-    return "\n".join(parts)

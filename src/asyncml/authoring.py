@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import orjson
 from pydantic import BaseModel
 
+from asyncml.batching import Batch
 from asyncml.errors import JobError
 
 if TYPE_CHECKING:
@@ -47,12 +48,16 @@ class TaskError(JobError):
     """Fail the job with a stable ``code`` clients may branch on, and a message for people.
 
     ``raise asyncml.TaskError("no_speech", "the audio holds no speech")``
+
+    With ``retryable=True`` (a model server that is busy, an origin that is down) the job
+    runs again after a backoff, up to the task's ``max_attempts``; each failed attempt's
+    error is kept on the job (``attempt_errors``) and only the final outcome is sent.
     """
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, retryable: bool = False) -> None:
         if not CODE_PATTERN.match(code):
             raise ValueError(f"TaskError code {code!r}: use lower_snake_case, e.g. 'no_speech'")
-        super().__init__(message, code=code)
+        super().__init__(message, code=code, retryable=retryable)
 
 
 class TaskDefinitionError(TypeError):
@@ -78,6 +83,10 @@ class TaskDefinition:
     input_model: type[BaseModel]
     output_model: type[BaseModel]
     limits: Limits = field(default_factory=Limits)
+    batch: Batch | None = None  # set: the worker calls run_batch with up to max_size inputs
+    # Codes of job errors that are retried (after a backoff, up to max_attempts) even when
+    # not raised with retryable=True: e.g. "download_failed" for an origin known to flap.
+    retry_on: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
@@ -104,6 +113,12 @@ class TaskDefinition:
                 "max_attempts": self.limits.max_attempts,
             },
         }
+        # Only when set, so that other tasks' manifests (and schema hashes) stay as they were.
+        if self.retry_on:
+            body["limits"]["retry_on"] = sorted(self.retry_on)
+        if self.batch is not None:
+            batch = {"max_size": self.batch.max_size, "max_wait_ms": self.batch.max_wait_ms}
+            body["limits"]["batch"] = batch
         digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
         body["schema_hash"] = digest[:16]
         return body
@@ -118,11 +133,17 @@ def task(
     soft_time_limit_s: int | None = None,
     time_limit_s: int | None = None,
     max_attempts: int | None = None,
+    batch: Batch | None = None,
+    retry_on: tuple[str, ...] = (),
 ) -> Callable[[C], C]:
     """Declare a class as an asyncml task; the class itself is returned unchanged.
 
     ``description`` defaults to the class docstring's first paragraph. Time limits and
-    ``max_attempts`` default to the worker's settings (``ASYNCML_TASK_*``).
+    ``max_attempts`` default to the worker's settings (``ASYNCML_TASK_*``). With
+    ``batch=asyncml.Batch(...)`` the class implements ``run_batch(self, inputs, ctx)``
+    instead of ``run`` (see ``asyncml.batching``); time limits then hold per batch.
+    ``retry_on`` names error codes that are retried with a backoff, up to ``max_attempts``,
+    as a ``TaskError(..., retryable=True)`` is.
     """
     if not NAME_PATTERN.match(name):
         raise TaskDefinitionError(
@@ -139,15 +160,29 @@ def task(
         raise TaskDefinitionError("soft_time_limit_s must be below time_limit_s")
     if max_attempts is not None and not 1 <= max_attempts <= 100:
         raise TaskDefinitionError("max_attempts must be between 1 and 100")
+    for code in retry_on:
+        if not CODE_PATTERN.match(code):
+            raise TaskDefinitionError(f"retry_on: {code!r} is not an error code (lower_snake_case)")
+    if batch is not None and not isinstance(batch, Batch):
+        raise TaskDefinitionError(f"batch must be an asyncml.Batch, not {batch!r}")
     limits = Limits(soft_time_limit_s, time_limit_s, max_attempts)
 
     def decorate(cls: C) -> C:
         if not inspect.isclass(cls):
             raise TaskDefinitionError(f"@asyncml.task decorates a class, not {cls!r}")
-        input_model, output_model = _run_models(cls)
+        input_model, output_model = _batch_models(cls) if batch else _run_models(cls)
         doc = description if description is not None else _first_paragraph(cls.__doc__)
         cls.__asyncml_task__ = TaskDefinition(  # type: ignore[attr-defined]
-            name, version, queue, doc, cls, input_model, output_model, limits
+            name,
+            version,
+            queue,
+            doc,
+            cls,
+            input_model,
+            output_model,
+            limits,
+            batch,
+            frozenset(retry_on),
         )
         return cls
 
@@ -183,6 +218,36 @@ def _run_models(cls: type) -> tuple[type[BaseModel], type[BaseModel]]:
                 f"not {model!r}"
             )
     return input_model, output_model  # type: ignore[return-value]
+
+
+def _batch_models(cls: type) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The models of ``run_batch(self, inputs: list[In], ctx) -> list[Out]`` (the items of
+    the returned list may be typed ``Out | Exception``)."""
+    run_batch = getattr(cls, "run_batch", None)
+    where = f"{cls.__module__}.{cls.__qualname__}.run_batch"
+    if run_batch is None or not callable(run_batch):
+        raise TaskDefinitionError(
+            f"{cls.__qualname__} is batched but has no run_batch(self, inputs, ctx) method"
+        )
+    try:
+        hints = typing.get_type_hints(run_batch)
+    except Exception as exc:
+        raise TaskDefinitionError(f"{where}: cannot resolve its type hints ({exc})") from exc
+    params = [p for p in inspect.signature(run_batch).parameters if p != "self"]
+    if not params:
+        raise TaskDefinitionError(f"{where} must take the list of inputs as its first argument")
+    found = []
+    for label, hint in (("inputs", hints.get(params[0])), ("return", hints.get("return"))):
+        items = typing.get_args(hint) if typing.get_origin(hint) is list else ()
+        members = typing.get_args(items[0]) or items if items else ()
+        models = [m for m in members if inspect.isclass(m) and issubclass(m, BaseModel)]
+        if len(models) != 1:
+            raise TaskDefinitionError(
+                f"{where}: the {label} type hint must be list[Model] of a pydantic BaseModel "
+                f"subclass (list[Model | Exception] for the return), not {hint!r}"
+            )
+        found.append(models[0])
+    return found[0], found[1]
 
 
 def _first_paragraph(doc: str | None) -> str:
@@ -275,4 +340,4 @@ class Context:
         return self._cache
 
 
-__all__ = ["Context", "TaskDefinition", "TaskError", "definition_of", "task"]
+__all__ = ["Batch", "Context", "TaskDefinition", "TaskError", "definition_of", "task"]

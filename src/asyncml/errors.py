@@ -1,7 +1,10 @@
 """The error tree.
 
 Job errors travel from model code through the worker into the job record as
-``{"code", "message"}``; the code is a stable string clients may branch on.
+``{"code", "message"}``; the code is a stable string clients may branch on. A job error
+marked ``retryable`` (transient download failures and timeouts are, by default; a task's
+``TaskError(..., retryable=True)``) runs the job again after a backoff, up to its task's
+``max_attempts``, instead of failing it at once.
 
     AsyncmlError
     ├── JobError                      a job failed; carries a stable ``code``
@@ -40,12 +43,17 @@ class JobError(AsyncmlError):
     """A job failed for a reason worth telling the client."""
 
     code = "internal_error"
+    retryable = False  # a later attempt may succeed (see ASYNCML_RETRY_*)
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, retryable: bool | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
+        if retryable is not None:
+            self.retryable = retryable
 
     def as_dict(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message}
@@ -65,6 +73,7 @@ class TooLargeError(JobError):
 
 class FetchTimeoutError(JobError):
     code = "timeout"
+    retryable = True  # a slow origin may answer next time
 
 
 class UnsupportedMediaError(JobError):

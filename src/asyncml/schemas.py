@@ -9,15 +9,21 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     AnyHttpUrl,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     JsonValue,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
     WithJsonSchema,
     model_validator,
 )
 
+from asyncml import sources
 from asyncml.dates import parse_draw_date
+from asyncml.scheduling import DEFAULT_PRIORITY, PRIORITY_MAX, PRIORITY_MIN
 
 
 class JobStatus(StrEnum):
@@ -48,6 +54,11 @@ class ErrorInfo(BaseModel):
     message: str = Field(description="what went wrong and what to do about it")
 
 
+class AttemptError(ErrorInfo):
+    attempt: int = Field(description="the attempt that failed (1 for the first run)")
+    at: dt.datetime = Field(description="when it failed")
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -61,6 +72,40 @@ HttpUrl = Annotated[
     Field(
         description="http:// or https:// URL of the audio file",
         json_schema_extra={"pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]+"},
+    ),
+]
+
+_HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
+
+
+def _input_url(value: Any) -> str:
+    if isinstance(value, str) and sources.is_file_url(value):
+        sources.file_id(value)
+        return value
+    if isinstance(value, str) and sources.is_data_uri(value):
+        sources.parse_data_uri(value)
+        return value
+    try:
+        return str(_HTTP_URL.validate_python(value))
+    except ValidationError as exc:
+        raise ValueError(exc.errors()[0]["msg"]) from None
+
+
+# A URL a task reads with ctx.open()/ctx.fetch(): http(s), an uploaded file, or a data: URI
+# (asyncml.sources). Public as ``asyncml.InputUrl``.
+InputUrl = Annotated[
+    str,
+    PlainValidator(_input_url),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "uri",
+            "minLength": 1,
+            "pattern": r"^([Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]+|asyncml://files/[0-9a-f]{32}$"
+            r"|[Dd][Aa][Tt][Aa]:)",
+            "description": "http(s) URL of the file, an uploaded file (asyncml://files/<id> "
+            "from POST /v1/files) or a small data: URI",
+        }
     ),
 ]
 
@@ -115,11 +160,36 @@ class JobCreate(Strict):
         min_length=1,
         description="which events are sent to the webhook: started, completed (any end)",
     )
+    priority: int = Field(
+        default=DEFAULT_PRIORITY,
+        ge=PRIORITY_MIN,
+        le=PRIORITY_MAX,
+        description="0 (default, lowest) to 9 (highest): a higher one starts first",
+    )
+    deadline: AwareDatetime | None = Field(
+        default=None,
+        description="RFC 3339 time: not started by then, the job ends expired and never runs",
+        examples=["2030-01-01T12:00:00Z"],
+    )
+    start_within_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=366 * 86400,
+        description="seconds from now: the deadline, given relative (not with deadline)",
+    )
+    timeout_s: float | None = Field(
+        default=None,
+        ge=1,
+        description="this job's time limit in seconds, at most the task's own (its "
+        "limits.soft_time_limit_s); past it the job fails with code timeout",
+    )
 
     @model_validator(mode="after")
     def _events_need_webhook(self) -> JobCreate:
         if self.webhook is None and "webhook_events" in self.model_fields_set:
             raise ValueError("webhook_events is set but webhook (the URL to send them to) is not")
+        if self.deadline is not None and self.start_within_s is not None:
+            raise ValueError("set deadline or start_within_s, not both")
         return self
 
 
@@ -168,7 +238,17 @@ class Job(BaseModel):
     )
     result: Any | None = None
     error: ErrorInfo | None = None
+    attempt_errors: list[AttemptError] | None = Field(
+        default=None,
+        description="the errors of earlier attempts that were retried (a retryable error), "
+        "oldest first; the final one, if the job failed, is `error`",
+    )
     attempts: int = 0
+    priority: int = Field(default=DEFAULT_PRIORITY, description="0 (lowest) to 9 (highest)")
+    deadline: dt.datetime | None = Field(
+        default=None, description="not started by then, the job ends expired"
+    )
+    timeout_s: float | None = Field(default=None, description="this job's own time limit")
     queue_position: int | None = Field(
         default=None,
         description="while queued: jobs on its queue accepted before it that have not started "
@@ -187,6 +267,18 @@ class Job(BaseModel):
         default=None, description="the webhook delivery log (GET /v1/jobs/{id} only)"
     )
     links: JobLinks | None = None
+
+
+class FileInfo(BaseModel):
+    """An uploaded file (``POST /v1/files``): pass ``url`` where a job input takes a URL."""
+
+    id: str
+    url: str = Field(description="asyncml://files/<id>: use it as a job input's URL")
+    size: int = Field(description="bytes")
+    content_type: str | None = None
+    name: str | None = None
+    created_at: dt.datetime
+    expires_at: dt.datetime = Field(description="kept until then (as long as jobs are kept)")
 
 
 class JobPage(BaseModel):
@@ -209,7 +301,9 @@ class TaskInfo(BaseModel):
     input_schema: dict[str, Any]
     output_schema: dict[str, Any]
     limits: dict[str, Any] = Field(
-        default_factory=dict, description="time limits and attempts; null: the worker's default"
+        default_factory=dict,
+        description="time limits and attempts (null: the worker's default); for a batched "
+        "task `batch` ({max_size, max_wait_ms}), for one that retries error codes `retry_on`",
     )
     schema_hash: str
     workers: int = Field(description="workers online that serve this version and are set up")

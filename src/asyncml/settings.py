@@ -55,6 +55,14 @@ class Settings(BaseSettings):
         default="", description="comma-separated hosts, CIDRs and :PORTs that fetches may reach"
     )
     euro_base_url: str = DEFAULT_EURO_BASE_URL
+    # audio.transcribe (the speech extra): "base" (multilingual Whisper, identifies the
+    # language), "tiny.en" (English only, faster) or the path of a CTranslate2 Whisper model.
+    speech_model: str = Field(default="base", min_length=1)
+    speech_threads: int = Field(default=1, ge=1, le=64, description="CPU threads per process")
+    speech_beam_size: int = Field(default=5, ge=1, le=10)
+    # Longer recordings are cut here; at 0.2-0.6 s of CPU per second of audio ("base"), raise
+    # ASYNCML_TASK_*_LIMIT_S and ASYNCML_VISIBILITY_TIMEOUT_S together with it.
+    speech_max_seconds: float = Field(default=600.0, gt=0, le=6 * 3600)
 
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=1, le=65535)
@@ -66,6 +74,13 @@ class Settings(BaseSettings):
 
     job_retention_s: int = Field(default=48 * 3600, ge=60)
     max_attempts: int = Field(default=3, ge=1, le=100)
+    # A job error marked retryable (TaskError(..., retryable=True); transient download
+    # failures, unless retry_transient is off) runs the job again, up to max_attempts: the
+    # first retry after retry_backoff_s, each next one twice as long, at most
+    # retry_backoff_max_s (and under half the visibility timeout), with ±20 % jitter.
+    retry_backoff_s: float = Field(default=2.0, gt=0, le=3600)
+    retry_backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
+    retry_transient: bool = True
     # The hard limit stays below the broker's redelivery window (the Redis visibility
     # timeout; RabbitMQ's consumer_timeout is 30 min by default) so a task is not handed to a
     # second worker while it still runs. A shorter window recovers a killed worker's jobs
@@ -142,6 +157,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_json_depth: int = Field(default=32, ge=2, le=512)
     max_input_bytes: int = Field(default=64 * 1024, ge=256)
+    # POST /v1/files: the largest upload, kept in the job store (so in Redis memory) as long
+    # as jobs are; and the longest data: URI a job input may hold (larger: upload the file).
+    upload_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024)
+    data_uri_max_bytes: int = Field(default=32 * 1024, ge=64)
     # "20/s", "600/m", "10000/h": a token bucket per key (burst = the number); unset: none.
     rate_limit: str = ""
     max_queued: int = Field(default=10000, ge=1, description="jobs waiting per queue")

@@ -12,6 +12,12 @@ is invalid), ``run`` gets a real ``asyncml.Context`` whose egress client reaches
 hosts in ``allow`` (loopback by default, for a test server), and the output is checked
 against the output model, as a worker does. Progress reports and cache entries are kept on
 the runner (``runner.progress``, ``runner.cache``) for the test to look at.
+
+A batched task (``batch=asyncml.Batch(...)``) is run with ``runner.run_batch([...])``: one
+``run_batch`` call on all the inputs, with a ``BatchContext`` of one Context per input
+(job ids ``test-job-0``, ``test-job-1``...), and back one output model instance or one
+exception per input, as a worker would record them. ``runner.cancel(job_id)`` marks one
+job of it canceled.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from asyncml.authoring import Context, definition_of
+from asyncml.batching import BatchContext, check_outputs
 from asyncml.net import Egress, EgressPolicy
 
 log = logging.getLogger(__name__)
@@ -34,6 +41,7 @@ class ProgressReport:
     done: float
     total: float | None
     message: str | None
+    job_id: str = "test-job"  # which job of a batch reported it
 
 
 class MemoryCache:
@@ -66,6 +74,7 @@ class TaskRunner:
         self.progress: list[ProgressReport] = []
         self.cache = MemoryCache()
         self.cancelled = False
+        self.cancelled_jobs: set[str] = set()
         self._instance: Any = None
 
     def setup(self) -> None:
@@ -90,6 +99,40 @@ class TaskRunner:
         result = self._instance.run(value, ctx)
         output = self.definition.output_model
         return result if isinstance(result, output) else output.model_validate(result)
+
+    def run_batch(self, payloads: list[dict[str, Any] | BaseModel]) -> list[Any]:
+        """Each input's output model instance, or the exception that fails its job alone.
+        An invalid input raises ``pydantic.ValidationError`` (a worker fails that job
+        alone); an exception raised by ``run_batch`` itself propagates."""
+        if self.definition.batch is None:
+            raise TypeError(f"{self.definition.name} is not batched; use run()")
+        self.setup()
+        model = self.definition.input_model
+        values = [p if isinstance(p, model) else model.model_validate(p) for p in payloads]
+        contexts = [self._context(f"test-job-{i}") for i in range(len(values))]
+        outputs = check_outputs(
+            self._instance.run_batch(values, BatchContext(contexts)), len(values)
+        )
+        output = self.definition.output_model
+        return [
+            out if isinstance(out, BaseException | output) else output.model_validate(out)
+            for out in outputs
+        ]
+
+    def cancel(self, job_id: str) -> None:
+        """Mark one job of a batch canceled (``ctx[i].cancelled``)."""
+        self.cancelled_jobs.add(job_id)
+
+    def _context(self, job_id: str) -> Context:
+        return Context(
+            job_id,
+            egress=self.egress,
+            progress=lambda done, total, message: self.progress.append(
+                ProgressReport(done, total, message, job_id)
+            ),
+            is_cancelled=lambda: self.cancelled or job_id in self.cancelled_jobs,
+            cache=self.cache,
+        )
 
     def _record(self, done: float, total: float | None, message: str | None) -> None:
         self.progress.append(ProgressReport(done, total, message))

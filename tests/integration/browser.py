@@ -82,7 +82,7 @@ class Browser:
         """Follow a link inside the loaded console (the page stays, its key with it)."""
         self.driver.execute_script("window.location.hash = arguments[0]", route)
 
-    def find(self, css: str, timeout: float = 15) -> WebElement:
+    def find(self, css: str, timeout: float = 30) -> WebElement:
         def found() -> WebElement | None:
             elements = self.driver.find_elements(By.CSS_SELECTOR, css)
             return elements[0] if elements and elements[0].is_displayed() else None
@@ -93,10 +93,10 @@ class Browser:
     def all(self, css: str) -> list[WebElement]:
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
-    def text(self, css: str, timeout: float = 15) -> str:
+    def text(self, css: str, timeout: float = 30) -> str:
         return str(self.find(css, timeout).text)
 
-    def wait(self, condition: Callable[[], Any], what: str, timeout: float = 15) -> Any:
+    def wait(self, condition: Callable[[], Any], what: str, timeout: float = 30) -> Any:
         """Wait for ``condition`` (re-run when the page replaced what it looked at)."""
 
         def safe() -> Any:
@@ -107,7 +107,7 @@ class Browser:
 
         return wait_for(safe, timeout, what)
 
-    def wait_text(self, css: str, expected: str, timeout: float = 15) -> str:
+    def wait_text(self, css: str, expected: str, timeout: float = 30) -> str:
         def has() -> str | None:
             elements = self.driver.find_elements(By.CSS_SELECTOR, css)
             text = elements[0].text if elements else ""

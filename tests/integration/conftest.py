@@ -113,6 +113,9 @@ def base_env(files: FileServer) -> dict[str, str]:
         "ASYNCML_VISIBILITY_TIMEOUT_S": "12",
         "ASYNCML_FETCH_TIMEOUT_S": "6",
         "ASYNCML_LOG_LEVEL": "INFO",
+        # A failed download fails its job at once, as these tests expect; retries of
+        # transient failures (on by default) are tested in test_runtime.py.
+        "ASYNCML_RETRY_TRANSIENT": "false",
     }
 
 

@@ -158,6 +158,19 @@ class Stack:
                 proc.wait()
         self.workers.clear()
 
+    def stop_workers(self) -> None:
+        """SIGTERM every worker process group (a warm shutdown) and wait for it."""
+        for proc in self.workers:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.workers:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.workers.clear()
+
     def stop(self) -> None:
         for proc in [*self.workers, *([self.api] if self.api else [])]:
             if proc.poll() is None:

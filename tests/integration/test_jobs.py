@@ -260,6 +260,10 @@ def test_cancel_stops_the_running_job(
         assert response.status_code == 200
         assert response.json()["status"] == "canceled"
         assert response.json()["error"]["code"] == "canceled"
+        # The canceled job itself stopped: its download's connection is closed, long before
+        # the server would answer (30 s) or the fetch deadline (60 s) would end it.
+        dropped = wait_for(lambda: hold.dropped, 20, "the canceled job's download to close")
+        assert [path for path, _ in dropped] == ["/held.wav"]
 
         # Well before the held request (30 s) or the fetch deadline (60 s) would end.
         done = stack.wait_job(follow["id"], timeout=20)
@@ -291,6 +295,8 @@ def test_cancel_unknown_is_404(stack: Stack) -> None:
 
 
 def test_list_and_filter(stack: Stack, files: FileServer) -> None:
+    broken = stack.submit("audio.length", {"url": f"{files.base_url}/missing.wav"}).json()["id"]
+    assert stack.wait_job(broken)["status"] == "failed"
     ids = [
         stack.submit("audio.length", {"url": f"{files.base_url}/short.wav"}).json()["id"]
         for _ in range(3)
@@ -305,14 +311,16 @@ def test_list_and_filter(stack: Stack, files: FileServer) -> None:
     ).json()
     assert rest["items"][0]["id"] == ids[0]
     failed = stack.client.get("/v1/jobs", params={"status": "failed", "limit": 200}).json()
-    assert all(j["status"] == "failed" for j in failed["items"])
+    assert broken in [j["id"] for j in failed["items"]]
+    assert not set(ids) & {j["id"] for j in failed["items"]}
+    assert {j["status"] for j in failed["items"]} == {"failed"}
     assert stack.client.get("/v1/jobs", params={"status": "bogus"}).status_code == 422
     assert stack.client.get("/v1/jobs", params={"cursor": "zzz"}).status_code == 422
 
 
 def test_tasks_and_health(stack: Stack) -> None:
     tasks = {t["name"]: t for t in stack.client.get("/v1/tasks").json()}
-    assert set(tasks) == {"audio.length", "audio.gender", "euro.results"}
+    assert set(tasks) == {"audio.length", "audio.gender", "audio.transcribe", "euro.results"}
     assert tasks["audio.length"]["queue"] == "audio"
     assert "url" in tasks["audio.length"]["input_schema"]["properties"]
     assert "audio_length" in tasks["audio.length"]["output_schema"]["properties"]

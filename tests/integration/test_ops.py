@@ -4,7 +4,6 @@ wait, run and end; JSON logs carry the job id; Flower runs on the same broker.""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import signal
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import require_module
 from tests.integration.conftest import layout_env, start_stack, stop_stack
 from tests.integration.fileserver import FileServer
 from tests.integration.stack import Stack, free_port, wait_for
@@ -198,8 +198,8 @@ def test_json_logs_carry_the_job_id(ops: Stack, files: FileServer) -> None:
     assert any(e["logger"].startswith("celery") and e.get("job_id") == job_id for e in worker)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("flower") is None, reason="needs the ops extra")
 def test_flower_runs_on_the_same_broker(ops: Stack, files: FileServer) -> None:
+    require_module("flower", "pip install -e '.[ops]'")
     port = free_port()
     env = ops.env | {"ASYNCML_TASK_EVENTS": "true", "FLOWER_UNAUTHENTICATED_API": "true"}
     with open(ops.log_dir / "flower.log", "ab") as log:

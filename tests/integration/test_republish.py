@@ -15,13 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import orjson
 import pytest
 import redis
-from kombu import Queue
+from kombu import Connection, Queue
 
+from asyncml.api.wire import redis_list
 from asyncml.metrics.recording import METRICS_KEY
 from asyncml.settings import Settings
+from asyncml.store import JobStore
 from asyncml.worker.app import create_celery
 from asyncml.worker.republish import BrokerView
 from tests.integration.conftest import layout_env, stop_stack
@@ -94,9 +97,10 @@ def test_a_job_whose_message_was_lost_runs_exactly_once(
         hooked = submit("a", webhook=hook)
         lost = {hooked, submit("b"), submit("c")}
         kept = {submit("d"), submit("e")}
-        assert broker.llen("audio") == 5
-        assert drop_messages(broker, "audio", lost) == 3
-        assert broker.llen("audio") == 2
+        waiting = redis_list("audio", 0)  # the list of jobs of the default priority
+        assert broker.llen(waiting) == 5
+        assert drop_messages(broker, waiting, lost) == 3
+        assert broker.llen(waiting) == 2
 
         stack.start_worker(queues="audio,euro,webhooks")
         done = [stack.wait_job(job_id, timeout=40) for job_id in [*lost, *kept]]
@@ -123,6 +127,52 @@ def test_a_job_whose_message_was_lost_runs_exactly_once(
         with contextlib.suppress(Exception):
             broker.close()
             store.close()
+        stop_stack(stack, tmp_path)
+
+
+@pytest.mark.parametrize("layout", ["rabbitmq", "redis"])
+def test_a_started_job_whose_worker_and_message_are_gone_runs_again(
+    layout: str, files: FileServer, tmp_path: Path
+) -> None:
+    """The state a RabbitMQ node that crashed before writing a running job's message leaves
+    (issue 22): the job is ``started``, its worker is gone (the lease lapsed) and no message
+    can run it. The republisher must send it again, counting the attempt; one that has used
+    up its attempts ends ``failed``/``worker_lost``."""
+    env = layout_env(layout, files, tmp_path) | {"ASYNCML_REQUEUE_AFTER_S": str(AFTER_S)}
+    stack = Stack(layout, env, tmp_path)
+    stack.start_api()  # no worker yet
+    jobs = JobStore(env["ASYNCML_STORE_URL"], retention_s=3600)
+    tag = uuid.uuid4().hex[:8]
+    try:
+
+        def submit(n: int) -> httpx.Response:
+            url = f"{files.base_url}/short.wav?stranded={tag}-{n}"
+            return stack.submit("audio.length", {"url": url})
+
+        stranded, worn = stack.accept(submit, range(2))
+        if layout == "rabbitmq":
+            with Connection(env["ASYNCML_BROKER_URL"], connect_timeout=5) as conn:
+                assert conn.default_channel.queue_purge("audio") == 2
+        else:
+            broker, _ = clients(env)
+            assert broker.delete(redis_list("audio", 0)) == 1
+            broker.close()
+        # A worker took each message, started the job and died with it; no message is left.
+        assert jobs.start(stranded, max_attempts=3, lease_s=0).run
+        for _ in range(3):
+            assert jobs.start(worn, max_attempts=3, lease_s=0).run
+
+        stack.start_worker(queues="audio,euro,webhooks")
+        again = stack.wait_job(stranded, timeout=40)
+        assert (again["status"], again["attempts"]) == ("succeeded", 2), again
+        given_up = stack.wait_job(worn, timeout=20)
+        assert given_up["status"] == "failed" and given_up["error"]["code"] == "worker_lost"
+        downloads = sum(f"stranded={tag}-" in path for path in files.requests)
+        assert downloads == 1  # the worn-out job was not run a fourth time
+        log = (tmp_path / f"{layout}-worker-0.log").read_text()
+        assert f"job {stranded}: started, its lease lapsed" in log
+    finally:
+        jobs.close()
         stop_stack(stack, tmp_path)
 
 

@@ -103,7 +103,7 @@ def test_up_runs_everything_and_stops_cleanly(
     log = up.log.read_text()
     before_up = log.split("asyncml is up", 1)[0].splitlines()
     assert len(before_up) <= 8, before_up
-    assert sum("worker for " in line for line in before_up) == 3  # audio, euro, webhooks
+    assert sum("worker for " in line for line in before_up) == 4  # audio, euro, speech, webhooks
     assert any(f"API listening on {up.url}" in line for line in before_up)
     for noise in ("[tasks]", "SecurityWarning", "reusing embedded Valkey", "Started server"):
         assert noise not in log, noise

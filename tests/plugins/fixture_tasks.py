@@ -7,6 +7,7 @@ Importing this module appends ``<pid> <argv>`` to the file named by
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -127,6 +128,19 @@ class Sleep:
         while time.monotonic() - start < input.seconds and not ctx.cancelled:
             time.sleep(0.05)
         return Slept(slept=time.monotonic() - start, cancelled=ctx.cancelled)
+
+
+@asyncml.task("fixture.stuck", queue="fixture", soft_time_limit_s=1, time_limit_s=2)
+class Stuck:
+    """Ignores its soft time limit, as code stuck in a C call would: only the hard limit,
+    which ends its process, stops it."""
+
+    def run(self, input: Seconds, ctx: asyncml.Context) -> Slept:
+        start = time.monotonic()
+        while time.monotonic() - start < input.seconds:
+            with contextlib.suppress(Exception):  # SoftTimeLimitExceeded: ignored
+                time.sleep(0.05)
+        return Slept(slept=time.monotonic() - start, cancelled=False)
 
 
 @asyncml.task("fixture.kill", queue="fixture")

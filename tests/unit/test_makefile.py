@@ -34,4 +34,6 @@ def test_make_test_adds_the_test_tools_on_a_fresh_clone(tmp_path: Path) -> None:
     plan = _plan("test", tmp_path / "venv")
     assert "pip install --quiet -e .\n" in plan
     assert "pip install --quiet -e '.[dev]'" in plan
-    assert plan.rstrip().endswith("/venv/bin/pytest")
+    # the whole suite, a test module to each of two processes (tests/conftest.py gives each
+    # its own test slot)
+    assert plan.rstrip().endswith("/venv/bin/pytest -n 2 --dist loadfile")

@@ -169,3 +169,22 @@ def test_heartbeats_count_live_workers(store: JobStore) -> None:
     m = scrape()
     assert value(m, "asyncml_queue_workers", queue="audio") == 1
     assert value(m, "asyncml_queue_workers", queue="euro") == 0
+
+
+def test_batch_sizes_show_only_for_batched_tasks(store: JobStore) -> None:
+    from asyncml.metrics.recording import record_batch
+
+    for size in (1, 5, 32, 100):
+        record_batch(store.redis, "text.embed", size)
+    m = parse(
+        render(
+            CollectorRegistry(), store_families(store.redis.hgetall(METRICS_KEY), TASKS)
+        ).decode()
+    )
+    assert value(m, "asyncml_batch_size_bucket", task="text.embed", le="1.0") == 1
+    assert value(m, "asyncml_batch_size_bucket", task="text.embed", le="8.0") == 2
+    assert value(m, "asyncml_batch_size_bucket", task="text.embed", le="32.0") == 3
+    assert value(m, "asyncml_batch_size_bucket", task="text.embed", le="+Inf") == 4
+    assert value(m, "asyncml_batch_size_sum", task="text.embed") == 138
+    series = [labels for name, labels in m if name.startswith("asyncml_batch_size")]
+    assert series and all(("task", "text.embed") in labels for labels in series)

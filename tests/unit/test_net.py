@@ -9,7 +9,6 @@ import ipaddress
 import json
 import random
 import re
-import shutil
 import socket
 import ssl
 import subprocess
@@ -42,6 +41,7 @@ from asyncml.settings import Settings
 from asyncml.tasks.audio_length import AudioLength, AudioLengthTask, AudioUrl
 from asyncml.worker.context import WorkerContext
 from tests.audio_fixtures import wav_bytes
+from tests.conftest import missing, require_tool
 
 MiB = 1024 * 1024
 SPARSE_SIZE = 50 * MiB
@@ -209,11 +209,12 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"x")
 
     def route_drip_then_stall(self, rest: str, query: dict[str, list[str]]) -> None:
-        """Five prompt bytes, then silence: only a deadline on the whole fetch ends it."""
+        """Prompt bytes (``?prompt=N``, 5 by default) 0.1 s apart, then silence: only a
+        deadline on the whole fetch ends it."""
         self.send_response(200)
         self.send_header("Content-Length", "1000")
         self.end_headers()
-        for _ in range(5):
+        for _ in range(int(query.get("prompt", ["5"])[0])):
             self.wfile.write(b"x")
             if self.server.stop.wait(0.1):
                 return
@@ -310,8 +311,8 @@ def server(files: dict[str, Path]) -> Iterator[LoopbackServer]:
 def server6(files: dict[str, Path]) -> Iterator[LoopbackServer]:
     try:
         instance = LoopbackServer6(("::1", 0), files)
-    except OSError:
-        pytest.skip("no IPv6 loopback on this machine")
+    except OSError as exc:
+        missing(f"no IPv6 loopback (::1) on this machine: {exc}")
     yield from _serve(instance)
 
 
@@ -683,11 +684,11 @@ def test_declared_length_over_the_cap_is_refused_before_the_body(base: str) -> N
 def test_a_remote_file_declared_over_the_cap_is_refused_at_open(base: str) -> None:
     # As for fetch: the server declares a terabyte and sends nothing, so only the declared
     # length can end this before the deadline (audio.length opens files this way).
-    with Egress(EgressPolicy(allow=("127.0.0.1",), total_timeout=5)) as egress:
-        started = time.monotonic()
-        with pytest.raises(TooLargeError, match="over the 1 MiB limit"):
-            egress.open(f"{base}/huge", max_bytes=MiB)
-        assert time.monotonic() - started < 2
+    with (
+        Egress(EgressPolicy(allow=("127.0.0.1",), total_timeout=30)) as egress,
+        pytest.raises(TooLargeError, match="over the 1 MiB limit"),
+    ):
+        egress.open(f"{base}/huge", max_bytes=MiB)  # a timeout would be FetchTimeoutError
 
 
 def test_endless_body_stops_at_the_cap(egress: Egress, base: str) -> None:
@@ -718,39 +719,52 @@ def test_unknown_content_encoding_is_refused(egress: Egress, base: str) -> None:
 
 
 # --- deadlines ------------------------------------------------------------------------
+# The behaviour, not the speed: each fetch ends with the deadline's own error, never before
+# the deadline, and far sooner than it would without one (the server keeps the connection
+# for 30 s, a drip of 1000 bytes takes 100 s). Upper bounds are only that far; how fast a
+# deadline ends a fetch is a figure for bench/, not a test.
 
 
 def _timed(action: Callable[[], object]) -> float:
     start = time.monotonic()
-    with pytest.raises(FetchTimeoutError, match="timeout"):
+    with pytest.raises(FetchTimeoutError, match="took too long"):
         action()
     return time.monotonic() - start
 
 
+QUICK_S = 0.8
+EARLY_S = 0.05  # a socket timeout may round a hair below the deadline it was given
+NEVER_S = 10.0  # well under what a fetch without a deadline would take here (30-100 s)
+
+
 @pytest.fixture
 def quick() -> Iterator[Egress]:
-    with Egress(EgressPolicy(allow=("127.0.0.1",), total_timeout=0.8)) as instance:
+    with Egress(EgressPolicy(allow=("127.0.0.1",), total_timeout=QUICK_S)) as instance:
         yield instance
 
 
 def test_slow_drip_hits_the_total_deadline(quick: Egress, base: str) -> None:
-    assert 0.7 < _timed(lambda: quick.fetch(f"{base}/drip")) < 2.5
+    assert QUICK_S - EARLY_S <= _timed(lambda: quick.fetch(f"{base}/drip")) < NEVER_S
 
 
-def test_deadline_holds_within_a_single_slow_read(quick: Egress, base: str) -> None:
+def test_deadline_holds_within_a_single_slow_read(base: str) -> None:
     # httpx's read timeout is per read and fixed when the request starts; the deadline is
     # not: the read that is waiting when it passes must end there, not a full timeout later.
-    assert 0.7 < _timed(lambda: quick.fetch(f"{base}/drip-then-stall")) < 1.2
+    # The server drips for 1.8 s of a 2 s deadline, then stalls: the deadline ends the fetch
+    # at 2 s; a read timeout fixed at the start (2 s) would end it at 3.8 s.
+    with Egress(EgressPolicy(allow=("127.0.0.1",), total_timeout=2.0)) as egress:
+        seconds = _timed(lambda: egress.fetch(f"{base}/drip-then-stall?prompt=18"))
+    assert 2.0 - EARLY_S <= seconds < 3.0, seconds
 
 
 def test_silent_server_hits_the_total_deadline(quick: Egress, base: str) -> None:
-    assert 0.7 < _timed(lambda: quick.fetch(f"{base}/stall")) < 2.5
+    assert QUICK_S - EARLY_S <= _timed(lambda: quick.fetch(f"{base}/stall")) < NEVER_S
 
 
 def test_remote_file_reads_obey_the_deadline(quick: Egress, base: str) -> None:
     f = quick.open(f"{base}/drip")
     with f:
-        assert 0.7 < _timed(f.read) < 2.5
+        assert _timed(f.read) < NEVER_S  # the open already spent part of the deadline
 
 
 # --- RemoteFile -----------------------------------------------------------------------
@@ -1022,7 +1036,9 @@ def test_a_stalled_rest_is_given_up_within_the_drain_budget(
     elapsed = time.monotonic() - start
     assert out.audio_length == CLIP_FRAMES / 8000
     assert out.bytes_fetched == STALL_AFTER  # all that came before the stall
-    assert DRAIN_SECONDS <= elapsed < DRAIN_SECONDS + 0.5
+    # It waited for the rest (the drain budget) and then gave up, rather than wait for the
+    # server (30 s) or the job's deadline.
+    assert DRAIN_SECONDS <= elapsed < NEVER_S
     assert length_job(worker, f"{base}/plain/clip").audio_length == CLIP_FRAMES / 8000
     assert server.connections - before == 2  # the stalled connection went, not to the pool
 
@@ -1055,12 +1071,11 @@ def test_a_long_webhook_answer_is_drained_too(server: LoopbackServer, base: str)
 
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
+    openssl = require_tool("openssl", "apt-get install openssl; it makes a test certificate")
     root = tmp_path_factory.mktemp("tls")
     cert, key = root / "cert.pem", root / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
          "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
          "-subj", "/CN=files.test", "-addext", "subjectAltName=DNS:files.test"],
         check=True,

@@ -11,6 +11,7 @@ def test_counts_per_task_with_a_zero_row_for_known_tasks() -> None:
         b"finished|audio.length|succeeded": b"3",
         b"finished|audio.length|failed": b"1",
         b"finished|euro.results|canceled": b"2",
+        b"expired|euro.results": b"4",  # what a worker counts for a record gone by retention
         b"wait|audio.length|0.5": b"4",  # histograms are not outcomes
         b"webhook_abandoned": b"1",
     }
@@ -27,3 +28,4 @@ def test_counts_per_task_with_a_zero_row_for_known_tasks() -> None:
         "expired": 0,
     }
     assert rows["euro.results"].canceled == 2
+    assert rows["euro.results"].expired == 4 and length.expired == 0

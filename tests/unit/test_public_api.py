@@ -16,8 +16,11 @@ from asyncml.authoring import TaskDefinitionError, definition_of
 def test_the_exported_names() -> None:
     assert sorted(asyncml.__all__) == [
         "AsyncClient",
+        "Batch",
+        "BatchContext",
         "Client",
         "Context",
+        "InputUrl",
         "TaskError",
         "__version__",
         "task",

@@ -9,6 +9,7 @@ import uuid
 import pytest
 import redis
 
+from asyncml.scheduling import JobOptions
 from asyncml.schemas import JobStatus
 from asyncml.store import (
     AsyncJobStore,
@@ -22,14 +23,22 @@ from tests.unit.conftest import URL
 
 
 def create(
-    payload: dict[str, object] | None = None, idem: tuple[str, str] | None = None
+    payload: dict[str, object] | None = None,
+    idem: tuple[str, str] | None = None,
+    options: JobOptions | None = None,
 ) -> tuple[str, str | None]:
     async def go() -> tuple[str, str | None]:
         s = AsyncJobStore(URL, retention_s=3600)
         job_id = str(uuid.uuid4())
         try:
             earlier = await s.create(
-                job_id, "audio.length", "audio", "alice", payload or {"url": "u"}, idem
+                job_id,
+                "audio.length",
+                "audio",
+                "alice",
+                payload or {"url": "u"},
+                idem,
+                options=options,
             )
         finally:
             await s.close()

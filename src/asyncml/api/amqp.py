@@ -24,6 +24,8 @@ import aiormq
 from aiormq.abc import AbstractChannel, AbstractConnection
 from pamqp.commands import Basic
 
+from asyncml.scheduling import AMQP_MAX_PRIORITY
+
 CONNECT_TIMEOUT_S = 4.0
 PUBLISH_TIMEOUT_S = 5.0
 RETRY_CONNECT_S = 1.0
@@ -44,15 +46,19 @@ class AmqpPublisher:
         self._down_until = 0.0
 
     async def publish(
-        self, queue: str, body: bytes, headers: dict[str, Any], correlation_id: str
+        self,
+        queue: str,
+        body: bytes,
+        headers: dict[str, Any],
+        correlation_id: str,
+        priority: int = 0,
     ) -> None:
         channel: AbstractChannel | None = None
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT_S):
                 channel = await self._open()
                 if queue not in self._declared:
-                    # What a Celery worker declares for its queue; declaring again is a no-op.
-                    await channel.queue_declare(queue, durable=True)
+                    await self._declare(queue)
                     self._declared.add(queue)
                 confirmation = await channel.basic_publish(
                     body,
@@ -65,6 +71,7 @@ class AmqpPublisher:
                         delivery_mode=2,
                         correlation_id=correlation_id,
                         reply_to="",
+                        priority=priority,
                     ),
                 )
         except asyncio.CancelledError as exc:
@@ -80,6 +87,30 @@ class AmqpPublisher:
             raise PublishError(f"RabbitMQ did not take the message: {exc!r}") from exc
         if not isinstance(confirmation, Basic.Ack):
             raise PublishError(f"RabbitMQ refused the message ({type(confirmation).__name__})")
+
+    async def _declare(self, queue: str) -> None:
+        """Make sure ``queue`` exists, as a Celery worker declares it: with priorities
+        (``x-max-priority``) when new. One declared before priorities existed is used as it
+        is (declaring it with other arguments would be refused with PRECONDITION_FAILED,
+        closing the channel): the check is passive, on a channel of its own."""
+        connection = self._connection
+        assert connection is not None
+        priorities: dict[str, Any] = {"x-max-priority": AMQP_MAX_PRIORITY}
+        for arguments in (None, priorities):
+            side = await connection.channel()
+            try:
+                if arguments is None:
+                    await side.queue_declare(queue, passive=True)
+                else:
+                    await side.queue_declare(queue, durable=True, arguments=arguments)
+                return
+            except aiormq.exceptions.ChannelNotFoundEntity:
+                continue  # no such queue yet: declare it with priorities
+            except aiormq.exceptions.ChannelPreconditionFailed:
+                return  # declared meanwhile without priorities: publish to it as it is
+            finally:
+                if not side.is_closed:
+                    await side.close()
 
     async def _open(self) -> AbstractChannel:
         channel = self._channel

@@ -24,8 +24,16 @@ from celery import Celery
 from kombu.exceptions import KombuError
 
 from asyncml.api.amqp import AmqpPublisher
-from asyncml.api.wire import redis_location, redis_py_url, task_body, task_headers, task_message
+from asyncml.api.wire import (
+    redis_list,
+    redis_location,
+    redis_py_url,
+    task_body,
+    task_headers,
+    task_message,
+)
 from asyncml.errors import ServiceUnavailableError
+from asyncml.scheduling import NO_OPTIONS, JobOptions, broker_priority
 from asyncml.store import Enqueue
 from asyncml.store.connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_POOL_WAIT_S, async_redis
 from asyncml.store.registry import TaskManifest
@@ -57,20 +65,49 @@ class Broker:
             self._amqp = AmqpPublisher(url.replace("pyamqp://", "amqp://", 1))
 
     def with_record(
-        self, spec: TaskManifest, job_id: str, payload: dict[str, Any]
+        self,
+        spec: TaskManifest,
+        job_id: str,
+        payload: dict[str, Any],
+        options: JobOptions = NO_OPTIONS,
+        time_limits: tuple[float, float] | None = None,
     ) -> Enqueue | None:
         """The message for the store to push with the job's record, when it can."""
         if not self.colocated:
             return None
-        message = task_message(spec.celery_name, spec.queue, job_id, payload, spec.version)
-        return Enqueue(spec.queue, message)
+        message = task_message(
+            spec.celery_name,
+            spec.queue,
+            job_id,
+            payload,
+            spec.version,
+            priority=options.priority,
+            time_limits=time_limits,
+        )
+        return Enqueue(redis_list(spec.queue, options.priority), message)
 
-    async def publish(self, spec: TaskManifest, job_id: str, payload: dict[str, Any]) -> None:
+    async def publish(
+        self,
+        spec: TaskManifest,
+        job_id: str,
+        payload: dict[str, Any],
+        options: JobOptions = NO_OPTIONS,
+        time_limits: tuple[float, float] | None = None,
+    ) -> None:
         """Publish a job whose record did not carry its message (see ``with_record``)."""
+        priority = options.priority
         if self._redis is not None:
-            message = task_message(spec.celery_name, spec.queue, job_id, payload, spec.version)
+            message = task_message(
+                spec.celery_name,
+                spec.queue,
+                job_id,
+                payload,
+                spec.version,
+                priority=priority,
+                time_limits=time_limits,
+            )
             try:
-                await self._redis.lpush(spec.queue, message)
+                await self._redis.lpush(redis_list(spec.queue, priority), message)
             except redis.RedisError as exc:
                 log.error("job %s: could not publish to the broker: %s", job_id, exc)
                 raise ServiceUnavailableError(
@@ -78,10 +115,12 @@ class Broker:
                 ) from exc
             return
         if self._amqp is not None:
-            headers = task_headers(spec.celery_name, job_id, payload, spec.version)
+            headers = task_headers(spec.celery_name, job_id, payload, spec.version, time_limits)
             body = task_body(job_id, payload, spec.version)
             try:
-                await self._amqp.publish(spec.queue, body, headers, job_id)
+                await self._amqp.publish(
+                    spec.queue, body, headers, job_id, broker_priority(priority, redis=False)
+                )
             except ConnectionError as exc:
                 log.error("job %s: could not publish to the broker: %s", job_id, exc)
                 raise ServiceUnavailableError(
@@ -96,6 +135,9 @@ class Broker:
                 kwargs={"version": spec.version},
                 task_id=job_id,
                 queue=spec.queue,
+                priority=priority,
+                soft_time_limit=time_limits[0] if time_limits else None,
+                time_limit=time_limits[1] if time_limits else None,
             )
 
         try:

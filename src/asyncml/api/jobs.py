@@ -23,6 +23,7 @@ from asyncml.api.notify import Notifier
 from asyncml.errors import ConflictError, JobNotFoundError, QueueFullError, quoted
 from asyncml.events import WebhookTarget
 from asyncml.metrics.queues import queue_position
+from asyncml.scheduling import NO_OPTIONS, JobOptions
 from asyncml.schemas import Job, JobStatus
 from asyncml.store import AsyncJobStore, BacklogFull, IdempotencyConflict, StoredJob
 from asyncml.store.registry import TaskManifest
@@ -54,8 +55,15 @@ class JobService:
         owner: str,
         idempotency_key: str | None = None,
         webhook: WebhookTarget | None = None,
+        options: JobOptions = NO_OPTIONS,
+        time_limits: tuple[float, float] | None = None,
+        asked: dict[str, Any] | None = None,
     ) -> tuple[Job, bool]:
-        """Record and publish a job. Returns the job and whether it was an idempotent replay."""
+        """Record and publish a job. Returns the job and whether it was an idempotent replay.
+
+        ``time_limits`` (soft, hard) are the job's own, from ``options.timeout_s``; ``asked``
+        is the scheduling the request asked for, as sent (``start_within_s`` included), which
+        an idempotent retry must repeat."""
         # uuid4: 122 random bits, so an id cannot be guessed (and another key's job is a 404).
         job_id = str(uuid.uuid4())
         logs.bind_job(job_id)
@@ -64,9 +72,11 @@ class JobService:
             request: dict[str, Any] = {"task": spec.name, "input": payload}
             if webhook is not None:
                 request["webhook"] = webhook.fields()
+            if asked:
+                request["scheduling"] = asked
             body = orjson.dumps(request, option=orjson.OPT_SORT_KEYS)
             idem = (idempotency_key, hashlib.sha256(body).hexdigest())
-        enqueue = self.broker.with_record(spec, job_id, payload)
+        enqueue = self.broker.with_record(spec, job_id, payload, options, time_limits)
         try:
             created = await self.store.create(
                 job_id,
@@ -79,6 +89,7 @@ class JobService:
                 max_queued=self.max_queued,
                 enqueue=enqueue,
                 version=spec.version,
+                options=options,
             )
         except BacklogFull as exc:
             raise QueueFullError(
@@ -94,7 +105,7 @@ class JobService:
             return await self.get(created, owner), True
         if enqueue is None:
             try:
-                await self.broker.publish(spec, job_id, payload)
+                await self.broker.publish(spec, job_id, payload, options, time_limits)
             except Exception:
                 await self.store.discard(job_id, owner, idempotency_key)
                 raise

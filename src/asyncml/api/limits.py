@@ -27,6 +27,9 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asyncml.api.jobs import BadRequestError
+from asyncml.store.files import too_large_message as upload_too_large
+
+UPLOAD_PATH = "/v1/files"
 
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
@@ -112,24 +115,38 @@ async def read_body(receive: Receive, max_body: int) -> bytes:
 
 
 class LimitsMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, max_json_depth: int) -> None:
+    """Uploads (``POST /v1/files``) are capped at ``max_upload_bytes`` instead, and streamed
+    through: never read here, whatever their content type."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        max_json_depth: int,
+        max_upload_bytes: int | None = None,
+    ) -> None:
         self.app = app
         self.max_body = max_body_bytes
         self.max_depth = max_json_depth
+        self.max_upload = max_upload_bytes or max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        too_large = too_large_message(self.max_body)
+        upload = scope["method"] == "POST" and _is_upload(scope)
+        max_body = self.max_upload if upload else self.max_body
+        too_large = upload_too_large(max_body) if upload else too_large_message(max_body)
         length = headers.get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.max_body:
+        if length.isdigit() and int(length) > max_body:
             await _answer(send, 413, "too_large", too_large)
             return
         content_type = headers.get(b"content-type", b"").lower()
-        if scope["method"] in {"POST", "PUT", "PATCH"} and (
-            not content_type or b"json" in content_type
+        if (
+            not upload
+            and scope["method"] in {"POST", "PUT", "PATCH"}
+            and (not content_type or b"json" in content_type)
         ):
             # FastAPI parses these as JSON: read them here (capped) and look at the nesting.
             try:
@@ -158,7 +175,7 @@ class LimitsMiddleware:
             message = await receive()
             if message["type"] == "http.request" and not answered:
                 size += len(message.get("body", b""))
-                if size > self.max_body:
+                if size > max_body:
                     answered = True
                     await _answer(send, 413, "too_large", too_large)
                     return {"type": "http.disconnect"}
@@ -173,6 +190,11 @@ class LimitsMiddleware:
         except Exception:
             if not answered:
                 raise
+
+
+def _is_upload(scope: Scope) -> bool:
+    path: str = scope["path"]
+    return path.removeprefix(scope.get("root_path", "")).rstrip("/") == UPLOAD_PATH
 
 
 def replay(body: bytes, receive: Receive) -> Receive:

@@ -27,6 +27,7 @@ from asyncml.errors import (
     UnauthorizedError,
 )
 from asyncml.store.connections import PoolExhaustedError
+from asyncml.store.files import EmptyUploadError, UploadTooLargeError
 
 log = logging.getLogger(__name__)
 QUEUE_FULL_RETRY_S = 10
@@ -62,6 +63,8 @@ _PLAIN: dict[type[Exception], tuple[int, str]] = {
     JobNotFoundError: (404, "not_found"),
     BadHeaderError: (400, "bad_request"),
     ConflictError: (409, "conflict"),
+    UploadTooLargeError: (413, "too_large"),
+    EmptyUploadError: (422, "invalid_request"),
 }
 
 

@@ -27,6 +27,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
+from kombu.transport.redis import PRIORITY_STEPS, Channel
+
+from asyncml.scheduling import broker_priority
 
 # Longest argsrepr kept in the headers (what Flower and worker logs show).
 _REPR_MAX = 512
@@ -49,9 +52,15 @@ def task_body(job_id: str, payload: dict[str, Any], version: str | None = None) 
 
 
 def task_headers(
-    task: str, job_id: str, payload: dict[str, Any], version: str | None = None
+    task: str,
+    job_id: str,
+    payload: dict[str, Any],
+    version: str | None = None,
+    time_limits: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
-    """Celery's protocol 2 headers for a task sent by name with ``task_id=job_id``."""
+    """Celery's protocol 2 headers for a task sent by name with ``task_id=job_id``;
+    ``time_limits`` (soft, hard) become the message's own (Celery's ``timelimit``, which
+    both worker pools honour)."""
     argsrepr = repr((job_id, payload))
     if len(argsrepr) > _REPR_MAX:
         argsrepr = argsrepr[: _REPR_MAX - 3] + "..."
@@ -65,7 +74,7 @@ def task_headers(
         "group": None,
         "group_index": None,
         "retries": 0,
-        "timelimit": [None, None],
+        "timelimit": [time_limits[1], time_limits[0]] if time_limits else [None, None],
         "root_id": job_id,
         "parent_id": None,
         "argsrepr": argsrepr,
@@ -78,23 +87,38 @@ def task_headers(
     }
 
 
+def redis_list(queue: str, priority: int) -> str:
+    """The list kombu's Redis transport keeps ``queue``'s messages of our ``priority`` in:
+    one list per priority step, the step-0 one named like the queue."""
+    pri = broker_priority(priority, redis=True)
+    step = max(s for s in PRIORITY_STEPS if s <= pri)
+    return f"{queue}{Channel.sep}{step}" if step else queue
+
+
 def task_message(
-    task: str, queue: str, job_id: str, payload: dict[str, Any], version: str | None = None
+    task: str,
+    queue: str,
+    job_id: str,
+    payload: dict[str, Any],
+    version: str | None = None,
+    *,
+    priority: int = 0,
+    time_limits: tuple[float, float] | None = None,
 ) -> bytes:
     """The message kombu's Redis transport stores for ``send_task(task, args=(job_id,
-    payload), kwargs={"version": version}, task_id=job_id, queue=queue)``, ready to
-    ``LPUSH`` onto the list ``queue``."""
+    payload), kwargs={"version": version}, task_id=job_id, queue=queue, priority=…)``,
+    ready to ``LPUSH`` onto the list ``redis_list(queue, priority)``."""
     envelope = {
         "body": base64.b64encode(task_body(job_id, payload, version)).decode("ascii"),
         "content-encoding": "utf-8",
         "content-type": "application/json",
-        "headers": task_headers(task, job_id, payload, version),
+        "headers": task_headers(task, job_id, payload, version, time_limits),
         "properties": {
             "correlation_id": job_id,
             "reply_to": "",
             "delivery_mode": 2,
             "delivery_info": {"exchange": "", "routing_key": queue},
-            "priority": 0,
+            "priority": broker_priority(priority, redis=True),
             "body_encoding": "base64",
             "delivery_tag": str(uuid.uuid4()),
         },

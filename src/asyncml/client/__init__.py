@@ -11,6 +11,8 @@ Over HTTP only (httpx): importing it loads no server, queue or model code.
         except JobFailedError as exc:
             print("failed:", exc.code)
 
+A local file in an input (``{"url": Path("a.wav")}``) is uploaded first (``upload``);
+``priority``, ``deadline``/``start_within_s`` and ``timeout_s`` schedule a job.
 ``AsyncClient`` is the same for asyncio. The error tree is in ``asyncml.client.errors``.
 """
 
@@ -31,6 +33,7 @@ from asyncml.client.errors import (
     UnavailableError,
     ValidationError,
 )
+from asyncml.client.files import FileRef
 from asyncml.client.models import JobErrorInfo, JobInfo, JobStatus, Outcome, TaskInfo
 from asyncml.client.sync import Client, Job
 
@@ -62,6 +65,7 @@ __all__ = [
     "Client",
     "ClientError",
     "ConflictError",
+    "FileRef",
     "Job",
     "JobErrorInfo",
     "JobFailedError",

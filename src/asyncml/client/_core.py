@@ -3,6 +3,7 @@ the retry policy and long-poll arithmetic. No I/O happens here."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 import time
@@ -69,6 +70,7 @@ def job_body(
     input: Mapping[str, Any] | None,
     webhook: str | None,
     webhook_events: Sequence[str] | None,
+    schedule: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"task": task, "input": dict(input or {})}
     # Sent only when given, so servers without webhooks keep accepting the request.
@@ -76,7 +78,27 @@ def job_body(
         body["webhook"] = webhook
     if webhook_events is not None:
         body["webhook_events"] = list(webhook_events)
+    for name, value in (schedule or {}).items():
+        if value is not None:
+            body[name] = value.isoformat() if isinstance(value, dt.datetime) else value
     return body
+
+
+def schedule(
+    priority: int | None,
+    deadline: dt.datetime | str | None,
+    start_within_s: float | None,
+    timeout_s: float | None,
+) -> dict[str, Any]:
+    """A job's scheduling options, as ``job_body`` sends them (unset ones are left out)."""
+    if isinstance(deadline, dt.datetime) and deadline.tzinfo is None:
+        raise ValueError("deadline: give a timezone-aware datetime (e.g. with tz=dt.UTC)")
+    return {
+        "priority": priority,
+        "deadline": deadline,
+        "start_within_s": start_within_s,
+        "timeout_s": timeout_s,
+    }
 
 
 def idempotency_key(given: str | None) -> str:

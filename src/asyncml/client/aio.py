@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import os
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import httpx
 
 from asyncml.client import _core, errors
+from asyncml.client.files import FileRef, Upload, local_paths, with_urls
 from asyncml.client.models import JobInfo, JobStatus, Outcome, TaskInfo
 from asyncml.client.sse import SSEDecoder, StatusChanges, apply_event
 
@@ -166,11 +169,15 @@ class AsyncClient:
         *,
         safe: bool,
         timeout: httpx.Timeout | None = None,
+        body: Any = None,
         **kwargs: Any,
     ) -> Any:
+        """``body``: makes the request's content anew for each attempt (a stream)."""
         attempt = 0
         while True:
             try:
+                if body is not None:
+                    kwargs["content"] = body()
                 response = await self._http.request(
                     method, path, timeout=timeout or self._timeout, **kwargs
                 )
@@ -185,6 +192,26 @@ class AsyncClient:
                 await asyncio.sleep(self._retry.delay(attempt, exc))
                 attempt += 1
 
+    async def upload(
+        self,
+        file: str | os.PathLike[str] | bytes,
+        *,
+        name: str | None = None,
+        content_type: str | None = None,
+    ) -> FileRef:
+        """Upload a local file or bytes (awaitable ``Client.upload``)."""
+        upload = Upload.of(file, name, content_type)
+        data = await self._request(
+            "POST", "/v1/files", safe=True, body=upload.acontent, **upload.request()
+        )
+        return FileRef.from_json(data)
+
+    async def _with_uploads(self, input: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        if not local_paths(input):
+            return input
+        urls = {path: (await self.upload(path)).url for path in local_paths(input)}
+        return dict(with_urls(input, urls.__getitem__))
+
     async def submit(
         self,
         task: str,
@@ -193,12 +220,22 @@ class AsyncClient:
         webhook: str | None = None,
         webhook_events: Sequence[str] | None = None,
         idempotency_key: str | None = None,
+        priority: int | None = None,
+        deadline: dt.datetime | str | None = None,
+        start_within_s: float | None = None,
+        timeout_s: float | None = None,
     ) -> AsyncJob:
         data = await self._request(
             "POST",
             "/v1/jobs",
             safe=True,
-            json=_core.job_body(task, input, webhook, webhook_events),
+            json=_core.job_body(
+                task,
+                await self._with_uploads(input),
+                webhook,
+                webhook_events,
+                _core.schedule(priority, deadline, start_within_s, timeout_s),
+            ),
             headers={"Idempotency-Key": _core.idempotency_key(idempotency_key)},
         )
         return AsyncJob(self, JobInfo.from_json(data))
@@ -293,10 +330,15 @@ class AsyncClient:
         timeout: float | None = _core.DEFAULT_WAIT_S,
         webhook: str | None = None,
         webhook_events: Sequence[str] | None = None,
+        priority: int | None = None,
+        deadline: dt.datetime | str | None = None,
+        start_within_s: float | None = None,
+        timeout_s: float | None = None,
     ) -> AsyncIterator[Outcome]:
         """Each input's ``Outcome`` as it finishes, ``concurrency`` unfinished at a time."""
         limit = asyncio.Semaphore(max(1, concurrency))
         opts = {"webhook": webhook, "webhook_events": webhook_events}
+        opts |= _core.schedule(priority, deadline, start_within_s, timeout_s)
 
         async def one(index: int, item: dict[str, Any]) -> Outcome:
             async with limit:

@@ -31,6 +31,24 @@ class JobErrorInfo:
     message: str
 
 
+@dataclass(frozen=True)
+class AttemptErrorInfo(JobErrorInfo):
+    """The error of an attempt that was retried (a retryable error)."""
+
+    attempt: int = 0
+
+
+def _attempt_errors(value: Any) -> tuple[AttemptErrorInfo, ...]:
+    items = value if isinstance(value, list) else []
+    return tuple(
+        AttemptErrorInfo(
+            str(e.get("code", "")), str(e.get("message", "")), int(e.get("attempt", 0))
+        )
+        for e in items
+        if isinstance(e, dict)
+    )
+
+
 def _time(value: Any) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
@@ -45,7 +63,11 @@ class JobInfo:
     input: dict[str, Any]
     result: Any = None
     error: JobErrorInfo | None = None
+    attempt_errors: tuple[AttemptErrorInfo, ...] = ()  # of the attempts retried, oldest first
     attempts: int = 0
+    priority: int = 0
+    deadline: dt.datetime | None = None
+    timeout_s: float | None = None
     created_at: dt.datetime | None = None
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
@@ -64,7 +86,11 @@ class JobInfo:
             error=JobErrorInfo(str(error.get("code", "")), str(error.get("message", "")))
             if isinstance(error, dict)
             else None,
+            attempt_errors=_attempt_errors(data.get("attempt_errors")),
             attempts=int(data.get("attempts") or 0),
+            priority=int(data.get("priority") or 0),
+            deadline=_time(data.get("deadline")),
+            timeout_s=data.get("timeout_s"),
             created_at=_time(data.get("created_at")),
             started_at=_time(data.get("started_at")),
             finished_at=_time(data.get("finished_at")),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -10,6 +12,7 @@ from typing import Any
 import httpx
 
 from asyncml.client import _core, errors
+from asyncml.client.files import FileRef, Upload, uploading
 from asyncml.client.models import JobInfo, JobStatus, Outcome, TaskInfo
 from asyncml.client.sse import SSEDecoder, StatusChanges, apply_event
 
@@ -183,11 +186,14 @@ class Client:
         *,
         safe: bool,
         timeout: httpx.Timeout | None = None,
+        body: Any = None,
         **kwargs: Any,
     ) -> Any:
-        attempt = 0
+        attempt = 0  # body(): the content, made anew for each attempt (a stream)
         while True:
             try:
+                if body is not None:
+                    kwargs["content"] = body()
                 response = self._http.request(
                     method, path, timeout=timeout or self._timeout, **kwargs
                 )
@@ -202,6 +208,23 @@ class Client:
                 time.sleep(self._retry.delay(attempt, exc))
                 attempt += 1
 
+    # ---- files ----------------------------------------------------------------------------
+
+    def upload(
+        self,
+        file: str | os.PathLike[str] | bytes,
+        *,
+        name: str | None = None,
+        content_type: str | None = None,
+    ) -> FileRef:
+        """Upload a local file (streamed from disk) or bytes; pass the returned ``url``
+        where a job input takes a URL. ``submit`` does this for ``os.PathLike`` values."""
+        upload = Upload.of(file, name, content_type)
+        data = self._request(
+            "POST", "/v1/files", safe=True, body=upload.content, **upload.request()
+        )
+        return FileRef.from_json(data)
+
     # ---- jobs -----------------------------------------------------------------------------
 
     def submit(
@@ -212,14 +235,27 @@ class Client:
         webhook: str | None = None,
         webhook_events: Sequence[str] | None = None,
         idempotency_key: str | None = None,
+        priority: int | None = None,
+        deadline: dt.datetime | str | None = None,
+        start_within_s: float | None = None,
+        timeout_s: float | None = None,
     ) -> Job:
         """Queue a job and return its handle at once. The same ``idempotency_key`` with the
-        same body returns the same job; with another body, ``ConflictError``."""
+        same body returns the same job; with another body, ``ConflictError``. Local paths
+        (``os.PathLike``) in ``input`` are uploaded first. ``priority`` 0-9 (higher starts
+        first); not started by ``deadline`` (aware datetime or RFC 3339) or within
+        ``start_within_s``, the job expires; ``timeout_s``: its own time limit."""
         data = self._request(
             "POST",
             "/v1/jobs",
             safe=True,  # always sent with an Idempotency-Key
-            json=_core.job_body(task, input, webhook, webhook_events),
+            json=_core.job_body(
+                task,
+                uploading(input, lambda path: self.upload(path).url),
+                webhook,
+                webhook_events,
+                _core.schedule(priority, deadline, start_within_s, timeout_s),
+            ),
             headers={"Idempotency-Key": _core.idempotency_key(idempotency_key)},
         )
         return Job(self, JobInfo.from_json(data))
@@ -321,12 +357,17 @@ class Client:
         timeout: float | None = _core.DEFAULT_WAIT_S,
         webhook: str | None = None,
         webhook_events: Sequence[str] | None = None,
+        priority: int | None = None,
+        deadline: dt.datetime | str | None = None,
+        start_within_s: float | None = None,
+        timeout_s: float | None = None,
     ) -> Iterator[Outcome]:
         """Run one job per input with at most ``concurrency`` unfinished at a time, and
         yield each ``Outcome`` as it finishes (completion order; ``.index`` says which
         input). Never raises for one input: its error is in the outcome."""
         items = [dict(i) for i in inputs]
         opts = {"webhook": webhook, "webhook_events": webhook_events}
+        opts |= _core.schedule(priority, deadline, start_within_s, timeout_s)
         pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="asyncml")
         pending: set[Future[Outcome]] = {
             pool.submit(self._run_one, i, task, item, timeout, **opts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -27,6 +27,7 @@ from asyncml.console.common import (
     exit_codes_help,
 )
 from asyncml.console.inputs import INPUT_HELP, parse_inputs
+from asyncml.console.schedule import local_file, schedule_options
 
 
 def _show(info: JobInfo, as_json: bool) -> None:
@@ -88,6 +89,7 @@ def _wait_and_show(job: Job, timeout: float, as_json: bool) -> NoReturn:
     metavar="KEY",
     help="Same key and input give the same job back instead of a new one.",
 )
+@schedule_options
 @JSON_OPTION
 @api_command
 def submit(
@@ -99,9 +101,11 @@ def submit(
     webhook: str | None,
     webhook_events: tuple[str, ...],
     idempotency_key: str | None,
+    schedule: dict[str, Any],
     as_json: bool,
 ) -> None:
-    """Queue a TASK job and print its id (with --wait: the finished job).
+    """Queue a TASK job and print its id (with --wait: the finished job). A value naming
+    a local file (-i url=./a.wav) is uploaded first and its asyncml://files/ URL sent.
 
     \b
     Examples:
@@ -110,12 +114,14 @@ def submit(
       asyncml submit audio.length -i @input.json --json
       ID=$(asyncml submit audio.length -i url=https://example.com/a.wav)
     """
+    given = parse_inputs(inputs)
     job = client.submit(
         task,
-        parse_inputs(inputs),
+        {key: local_file(v) if isinstance(v, str) else v for key, v in given.items()},
         webhook=webhook,
         webhook_events=list(webhook_events) or None,
         idempotency_key=idempotency_key,
+        **schedule,
     )
     if not wait_:
         if as_json:

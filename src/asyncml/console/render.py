@@ -99,7 +99,7 @@ def outcome_line(outcome: Outcome) -> str:
         "result": job.get("result"),
         "error": error,
     }
-    return json.dumps(line, ensure_ascii=False)
+    return json.dumps(line, ensure_ascii=False, default=str)  # local paths as given
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -133,6 +133,11 @@ def job_details(info: JobInfo) -> Table:
         f"{_when(info.finished_at)}  (ran {_seconds(info.started_at, info.finished_at)})",
     )
     grid.add_row("attempts", str(info.attempts))
+    for retried in info.attempt_errors:
+        grid.add_row(
+            f"attempt {retried.attempt}",
+            Text(f"{retried.code}: {retried.message} (retried)", style="yellow"),
+        )
     return grid
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -26,6 +27,7 @@ from asyncml.console.common import (
     exit_codes_help,
 )
 from asyncml.console.inputs import INPUT_HELP, parse_inputs, read_args
+from asyncml.console.schedule import local_file, schedule_options
 
 
 def input_field(task: TaskInfo, field: str | None) -> str:
@@ -87,6 +89,7 @@ def exit_code(outcomes: Iterable[Outcome]) -> int:
     help="Jobs in flight at once.",
 )
 @TIMEOUT_OPTION
+@schedule_options
 @JSON_OPTION
 @api_command
 def run(
@@ -97,18 +100,21 @@ def run(
     inputs: tuple[str, ...],
     concurrency: int,
     timeout: float,
+    schedule: dict[str, Any],
     as_json: bool,
 ) -> None:
     """Run TASK once per ARG and show every outcome.
 
     Each ARG fills the task's single required input field (found with GET /v1/tasks), so
-    `asyncml run audio.length URL...` sends {"url": URL} per URL. An ARG of - reads one
-    value per line from stdin. A progress bar runs on stderr; the table (or, with --json,
-    one JSON object per job as it finishes) goes to stdout.
+    `asyncml run audio.length URL...` sends {"url": URL} per URL. An ARG naming a local
+    file is uploaded first (POST /v1/files) and its asyncml://files/ URL sent instead.
+    An ARG of - reads one value per line from stdin. A progress bar runs on stderr; the
+    table (or, with --json, one JSON object per job as it finishes) goes to stdout.
 
     \b
     Examples:
       asyncml run audio.length https://example.com/a.wav https://example.com/b.mp3
+      asyncml run audio.length ./a.wav ./b.flac --priority 9
       asyncml run audio.gender https://example.com/a.wav
       asyncml run euro.results 2024-01-05 2024-01-09 --json
       cat urls.txt | asyncml run audio.length - -c 16 > lengths.jsonl
@@ -119,7 +125,7 @@ def run(
     values = read_args(args)
     if not values:
         raise CommandError("no arguments to run (stdin was empty)", USAGE)
-    items = [{**common, name: value} for value in values]
+    items = [{**common, name: local_file(value)} for value in values]
     started = time.monotonic()
     outcomes: list[Outcome] = []
     err = console(stderr=True)
@@ -134,7 +140,10 @@ def run(
     )
     with progress:
         bar = progress.add_task(task, total=len(items), failed=0)
-        for outcome in client.batch(task, items, concurrency=concurrency, timeout=timeout):
+        outcomes_in = client.batch(
+            task, items, concurrency=concurrency, timeout=timeout, **schedule
+        )
+        for outcome in outcomes_in:
             outcomes.append(outcome)
             failed = sum(1 for o in outcomes if not o.ok)
             progress.update(bar, advance=1, failed=failed)

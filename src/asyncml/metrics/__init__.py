@@ -9,6 +9,7 @@
 ``asyncml_jobs_expired_total{task}``           jobs that expired before running
 ``asyncml_job_queue_wait_seconds{task}``       histogram: accepted → first start
 ``asyncml_job_run_seconds{task}``              histogram: start → succeeded/failed
+``asyncml_batch_size{task}``                   histogram: jobs per call of a batched task
 ``asyncml_queue_depth{queue}``                 messages ready in the broker
 ``asyncml_queue_waiting_jobs{queue}``          jobs not started yet (job store)
 ``asyncml_queue_oldest_job_age_seconds{queue}``  age of the oldest waiting job

@@ -27,7 +27,7 @@ from prometheus_client.core import (
 
 import asyncml
 from asyncml.metrics.queues import QueueStats
-from asyncml.metrics.recording import RUN_BUCKETS, WAIT_BUCKETS
+from asyncml.metrics.recording import BATCH_BUCKETS, RUN_BUCKETS, WAIT_BUCKETS
 
 OUTCOMES = ("succeeded", "failed", "canceled")
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -43,7 +43,14 @@ HISTOGRAMS = {
         "Time from a job's start to it succeeding or failing.",
         RUN_BUCKETS,
     ),
+    "batch": (
+        "asyncml_batch_size",
+        "Jobs run together in one run_batch call of a batched task.",
+        BATCH_BUCKETS,
+    ),
 }
+# Histograms shown only for the tasks that recorded into them (not a zero for every task).
+SPARSE = {"batch"}
 
 
 class RequestMetrics:
@@ -163,7 +170,8 @@ def store_families(raw: Mapping[Any, Any], tasks: Sequence[str]) -> list[Metric]
                 family.add_metric(label_values, count)
         families.append(family)
     for kind, (name, doc, bounds) in HISTOGRAMS.items():
-        families.append(_histogram(name, doc, bounds, buckets[kind], sums[kind], tasks))
+        known = () if kind in SPARSE else tasks
+        families.append(_histogram(name, doc, bounds, buckets[kind], sums[kind], known))
     return families
 
 

@@ -1,8 +1,11 @@
 """Jobs submitted and finished per task, read from the store's metrics hash as JSON.
 
-The same counters ``GET /metrics`` exports (``submitted|<task>``, ``finished|<task>|<status>``,
-written by ``asyncml.metrics.recording``), for clients that want numbers rather than
-Prometheus text: the browser console shows recent completions and failures from them.
+The same counters ``GET /metrics`` exports (``submitted|<task>``, ``finished|<task>|<status>``
+and ``expired|<task>``, written by ``asyncml.metrics.recording``), for clients that want
+numbers rather than Prometheus text: the browser console shows recent completions and
+failures from them. A job expires when its record's retention runs out before a worker
+runs it: the worker that then gets its message counts it in ``expired|<task>`` (no state
+script runs for a record that is gone), so that is the count given as ``expired``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 from asyncml.metrics.recording import METRICS_KEY
 from asyncml.schemas import TaskOutcomes
 
-_FINISHED = ("succeeded", "failed", "canceled", "expired")
+_FINISHED = ("succeeded", "failed", "canceled")
 
 
 def outcomes_from(raw: Mapping[Any, Any], tasks: Iterable[str]) -> list[TaskOutcomes]:
@@ -25,6 +28,8 @@ def outcomes_from(raw: Mapping[Any, Any], tasks: Iterable[str]) -> list[TaskOutc
             counts.setdefault(labels[0], {})["submitted"] = int(float(value))
         elif kind == "finished" and len(labels) == 2 and labels[1] in _FINISHED:
             counts.setdefault(labels[0], {})[labels[1]] = int(float(value))
+        elif kind == "expired" and len(labels) == 1:
+            counts.setdefault(labels[0], {})["expired"] = int(float(value))
     return [TaskOutcomes(task=task, **counts[task]) for task in sorted(counts)]
 
 

@@ -7,7 +7,9 @@ does not run a job again does not count it again, and nothing costs an extra rou
 The API reads the hash back when it is scraped (see ``asyncml.metrics.exposition``).
 
 Each queue also has a sorted set of the jobs waiting on it (score: when accepted), which
-gives its depth as the store sees it, the age of its oldest job and a job's place in line.
+gives its depth as the store sees it, the age of its oldest job and a job's place in line,
+and one of the jobs running on it (score: when last started), where the republisher looks
+for jobs whose worker and message are both gone (``asyncml.worker.republish``).
 
 Fields of ``asyncml:metrics``:
 
@@ -17,6 +19,7 @@ Fields of ``asyncml:metrics``:
     expired|<task>                        jobs whose record expired before a worker took them
     wait|<task>|<le> , wait|<task>|sum    time in queue (accepted → first start) histogram
     run|<task>|<le> , run|<task>|sum      run time (start → succeeded/failed) histogram
+    batch|<task>|<le> , batch|<task>|sum  jobs per run_batch call of a batched task
     webhook_failed|<reason>               webhook delivery attempts that failed
     webhook_abandoned                     webhooks given up after their last attempt
 
@@ -32,15 +35,21 @@ from typing import Any
 PREFIX = "asyncml"  # the job store's key prefix (asyncml.store.PREFIX)
 METRICS_KEY = f"{PREFIX}:metrics"
 QUEUED_PREFIX = f"{PREFIX}:queued:"
+RUNNING_PREFIX = f"{PREFIX}:running:"
 
 # Time in queue spans sub-second (warm workers) to many minutes (scale from zero, backlog).
 WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 RUN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 100)
 _REASON = re.compile(r"[^a-z0-9_]+")
 
 
 def queued_key(queue: str) -> str:
     return f"{QUEUED_PREFIX}{queue}"
+
+
+def running_key(queue: str) -> str:
+    return f"{RUNNING_PREFIX}{queue}"
 
 
 def bucket_label(bound: float) -> str:
@@ -56,6 +65,7 @@ def _lua_buckets(bounds: tuple[float, ...]) -> str:
 LUA_HOOKS = f"""
 local M_KEY = '{METRICS_KEY}'
 local Q_PREFIX = '{QUEUED_PREFIX}'
+local R_PREFIX = '{RUNNING_PREFIX}'
 local WAIT_BUCKETS = {_lua_buckets(WAIT_BUCKETS)}
 local RUN_BUCKETS = {_lua_buckets(RUN_BUCKETS)}
 local function m_observe(name, value, buckets)
@@ -76,8 +86,9 @@ local function m_created(key)
   redis.call('ZADD', Q_PREFIX .. j[3], j[4], j[1])
 end
 local function m_started(key, before, now)
-  if before ~= 'queued' then return end
   local j = m_job(key)
+  redis.call('ZADD', R_PREFIX .. j[3], now, j[1])
+  if before ~= 'queued' then return end
   redis.call('ZREM', Q_PREFIX .. j[3], j[1])
   m_observe('wait|' .. j[2], tonumber(now) - tonumber(j[4]), WAIT_BUCKETS)
 end
@@ -86,7 +97,10 @@ local function m_finished(key, before, status, now)
   redis.call('HINCRBY', M_KEY, 'finished|' .. j[2] .. '|' .. status, 1)
   if before == 'queued' then
     redis.call('ZREM', Q_PREFIX .. j[3], j[1])
-  elseif now and j[5] and (status == 'succeeded' or status == 'failed') then
+  else
+    redis.call('ZREM', R_PREFIX .. j[3], j[1])
+  end
+  if before ~= 'queued' and now and j[5] and (status == 'succeeded' or status == 'failed') then
     m_observe('run|' .. j[2], tonumber(now) - tonumber(j[5]), RUN_BUCKETS)
   end
   if status == 'expired' then redis.call('HINCRBY', M_KEY, 'expired|' .. j[2], 1) end
@@ -103,6 +117,15 @@ def on_discard(pipe: Any, job_id: str, task: str, queue: str) -> None:
 def record_expired(client: Any, task: str) -> None:
     """A worker got a job whose record had already expired (it waited past retention)."""
     client.hincrby(METRICS_KEY, f"expired|{task}", 1)
+
+
+def record_batch(client: Any, task: str, size: int) -> None:
+    """A batched task ran ``size`` jobs in one call (``asyncml_batch_size{task}``)."""
+    label = next((bucket_label(b) for b in BATCH_BUCKETS if size <= b), "+Inf")
+    pipe = client.pipeline(transaction=False)
+    pipe.hincrby(METRICS_KEY, f"batch|{task}|{label}", 1)
+    pipe.hincrbyfloat(METRICS_KEY, f"batch|{task}|sum", size)
+    pipe.execute()
 
 
 def _reason(reason: str) -> str:

@@ -47,10 +47,12 @@ def transport_errors(target: Target) -> Iterator[None]:
     except httpx.TimeoutException:
         raise FetchTimeoutError(f"timeout: {target.label} took too long to answer") from None
     except httpx.ConnectError as exc:
-        raise DownloadError(f"could not connect to {target.host}: {exc}") from None
+        message = f"could not connect to {target.host}: {exc}"
+        raise DownloadError(message, retryable=True) from None
     except httpx.TransportError as exc:
         reason = str(exc) or type(exc).__name__
-        raise DownloadError(f"download from {target.host} failed: {reason}") from None
+        message = f"download from {target.host} failed: {reason}"
+        raise DownloadError(message, retryable=True) from None
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,10 @@ from typing import Any
 
 import httpx
 
+from asyncml import sources
 from asyncml.errors import DownloadError, FetchTimeoutError, JobError
 from asyncml.net.body import BodyReader, transport_errors
+from asyncml.net.local import FileLookup, open_data, open_stored
 from asyncml.net.pinning import PinnedTransport, Scope, scoped
 from asyncml.net.policy import EgressPolicy
 from asyncml.net.remote import RemoteFile, open_remote
@@ -42,6 +44,10 @@ class Egress:
     injected transport is sent the checked IP in the URL, with the Host header and TLS SNI
     set to the real name, so it cannot re-resolve either. ``ssl_context`` sets the CAs
     trusted by the default transport (certifi's bundle otherwise).
+
+    ``fetch`` and ``open`` also read a data: URI, and an uploaded file
+    (``asyncml://files/<id>``) through ``files``, which finds it in the job store (see
+    ``asyncml.sources``): no network, same byte cap.
     """
 
     def __init__(
@@ -51,8 +57,10 @@ class Egress:
         resolver: Resolver | None = None,
         transport: httpx.BaseTransport | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        files: FileLookup | None = None,
     ) -> None:
         self.policy = policy
+        self._files = files
         self._resolver = resolver or system_resolver
         self._pinned = transport is None
         if transport is None:
@@ -72,6 +80,10 @@ class Egress:
     def fetch(self, url: str, *, max_bytes: int | None = None) -> bytes:
         """The whole body of a small document, such as an HTML page."""
         limit = self._limit(max_bytes)
+        local = self._open_local(url, limit)
+        if local is not None:
+            with local:
+                return local.readall()
         deadline = time.monotonic() + self.policy.total_timeout
         response, target = self._request(url, {}, deadline)
         try:
@@ -109,8 +121,19 @@ class Egress:
     def open(self, url: str, *, max_bytes: int | None = None) -> RemoteFile:
         """A lazy, seekable, read-only file over HTTP; close it (or use ``with``) when done."""
         limit = self._limit(max_bytes)
+        local = self._open_local(url, limit)
+        if local is not None:
+            return local
         deadline = time.monotonic() + self.policy.total_timeout
         return open_remote(self, url, limit=limit, deadline=deadline)
+
+    def _open_local(self, url: str, limit: int) -> RemoteFile | None:
+        """A data: URI or an uploaded file; None for anything else."""
+        if sources.is_data_uri(url):
+            return open_data(url, limit)
+        if sources.is_file_url(url):
+            return open_stored(url, limit, self._files)
+        return None
 
     def close(self) -> None:
         self._transport.close()
@@ -185,4 +208,6 @@ class Egress:
     def _check_status(response: httpx.Response, target: Target) -> None:
         if not 200 <= response.status_code < 300:
             response.close()
-            raise DownloadError(f"GET {target.label} returned HTTP {response.status_code}")
+            status = response.status_code  # the server's trouble (or a rate limit) may pass
+            transient = status >= 500 or status in (408, 429)
+            raise DownloadError(f"GET {target.label} returned HTTP {status}", retryable=transient)

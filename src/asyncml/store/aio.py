@@ -10,6 +10,7 @@ from redis.exceptions import NoScriptError
 
 from asyncml.events import WebhookTarget, event_log_key
 from asyncml.metrics.recording import on_discard, queued_key
+from asyncml.scheduling import JobOptions
 from asyncml.schemas import JobStatus
 from asyncml.store.connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_POOL_WAIT_S, async_redis
 from asyncml.store.pipelined import PipelinedConnection
@@ -17,6 +18,7 @@ from asyncml.store.records import (
     _CREATE,
     _FINISH,
     CANCEL_CHANNEL,
+    DEADLINES_KEY,
     StoredJob,
     _error_json,
     _now,
@@ -100,6 +102,7 @@ class AsyncJobStore:
         max_queued: int | None = None,
         enqueue: Enqueue | None = None,
         version: str | None = None,
+        options: JobOptions | None = None,
     ) -> StoredJob | str:
         """Write a queued record (and push ``enqueue``'s message) in one script; return it.
 
@@ -108,7 +111,15 @@ class AsyncJobStore:
         ``max_queued``, raise BacklogFull when the queue already holds that many waiting
         jobs (those past retention left out)."""
         fields = new_record(
-            job_id, task, queue, owner, payload, self.retention_s, webhook, version=version
+            job_id,
+            task,
+            queue,
+            owner,
+            payload,
+            self.retention_s,
+            webhook,
+            version=version,
+            options=options,
         )
         now = time.time()
         idem = idempotency_key(owner, idempotency[0]) if idempotency else ""
@@ -120,6 +131,7 @@ class AsyncJobStore:
             event_log_key(job_id),
             queued_key(queue),
             enqueue.queue_key if enqueue else "",
+            DEADLINES_KEY if options is not None and options.deadline is not None else "",
         ]
         args: list[Any] = [
             job_id,

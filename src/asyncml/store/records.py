@@ -18,6 +18,7 @@ import orjson
 
 from asyncml.events import EMIT_LUA, WEBHOOK_DUE_KEY, WebhookTarget, event_log_key
 from asyncml.metrics.recording import LUA_HOOKS
+from asyncml.scheduling import JobOptions
 from asyncml.schemas import ErrorInfo, Job, JobStatus, Progress
 
 PREFIX = "asyncml"
@@ -36,6 +37,12 @@ def idempotency_key(owner: str, key: str) -> str:
     return f"{PREFIX}:idem:{owner}:{key}"
 
 
+def batch_key(job_id: str) -> str:
+    """The jobs of the batch a worker runs, under its first job's id: what a prefork pool's
+    parent reads to record all of them when it kills the child at the hard time limit."""
+    return f"{PREFIX}:batch:{job_id}"
+
+
 def events_channel(job_id: str) -> str:
     return f"{PREFIX}:ev:{job_id}"
 
@@ -49,11 +56,31 @@ def cache_key(name: str) -> str:
     return f"{PREFIX}:cache:{name}"
 
 
-# Lua functions the state-changing scripts call: event log and webhooks, then metrics.
-_STATE_LUA = EMIT_LUA + LUA_HOOKS
+# Queued jobs with a start deadline, scored with it: the deadline sweeper ends those still
+# queued past it (asyncml.store.deadlines); the start script checks the record itself.
+DEADLINES_KEY = f"{PREFIX}:deadlines"
+EXPIRED_MESSAGE = (
+    "the job was not started before its deadline (deadline or start_within_s) and never ran"
+)
+
+# Lua functions the state-changing scripts call: event log and webhooks, then metrics, and
+# ending a queued job whose start deadline has passed.
+_STATE_LUA = (
+    EMIT_LUA
+    + LUA_HOOKS
+    + """
+local function expire_queued(job, evlog, due, now, channel, error)
+  redis.call('HSET', job, 'status', 'expired', 'finished_at', now, 'error', error)
+  emit(job, evlog, due, 'expired', now)
+  m_finished(job, 'queued', 'expired', now)
+  redis.call('PUBLISH', channel, 'expired')
+end
+"""
+)
 
 # KEYS: job, owner index, idempotency key ("" when none), event log, the task queue's
-#   waiting set, the broker's queue list ("" when the task is published elsewhere)
+#   waiting set, the broker's queue list ("" when the task is published elsewhere), the
+#   deadlines set ("" for a job without a start deadline)
 # ARGV: job id, score, retention seconds, fingerprint, most jobs waiting ("" for no cap),
 #   oldest live waiting score, broker message, then field/value pairs
 # Returns {'new'}, {'seen', '<id>|<fingerprint>'} for an idempotent replay, or
@@ -81,6 +108,9 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 emit(KEYS[1], KEYS[4], '', 'queued', redis.call('HGET', KEYS[1], 'created_at'))
 m_created(KEYS[1])
+if KEYS[7] ~= '' then
+  redis.call('ZADD', KEYS[7], redis.call('HGET', KEYS[1], 'deadline'), ARGV[1])
+end
 if KEYS[6] ~= '' then redis.call('LPUSH', KEYS[6], ARGV[7]) end
 return {'new'}
 """
@@ -96,9 +126,11 @@ end
 """
 
 # KEYS: job, event log, webhook outbox.
-# ARGV: now, max attempts, channel, error json when attempts run out, lease seconds
+# ARGV: now, max attempts, channel, error json when attempts run out, lease seconds, error
+#   json of a job past its start deadline
 # A job already started whose lease is still fresh is held by a live worker: the new
-# delivery is a duplicate (broker redelivery) and must not run alongside it.
+# delivery is a duplicate (broker redelivery) and must not run alongside it. A queued job
+# past its start deadline ends expired instead of running.
 _START = (
     _STATE_LUA
     + _STORE_CLOCK_LUA
@@ -107,6 +139,13 @@ local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', '0'} end
 if status ~= 'queued' and status ~= 'started' then return {'skip', status} end
 local now = store_clock()
+if status == 'queued' then
+  local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline') or '')
+  if deadline and deadline <= now then
+    expire_queued(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[3], ARGV[6])
+    return {'expired', tostring(deadline)}
+  end
+end
 if status == 'started' then
   local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0')
   if lease > now then return {'busy', tostring(lease - now)} end
@@ -128,6 +167,38 @@ redis.call('PUBLISH', ARGV[3], 'started')
 return {'ok', tostring(attempts)}
 """
 )
+
+# KEYS: job, event log. ARGV: max attempts, error json (no closing brace: the attempt and
+#   time are added here), now, first delay, longest delay, jitter factor, channel
+# A retryable failure of a running job: while attempts remain, its error joins
+# ``attempt_errors`` and the job stays started, leased until its retry is due (a delivery
+# before then waits), with no terminal event (webhooks go out for the final outcome only).
+# Returns {'retry', '<seconds until the retry>'}, {'final', '<attempts>'} when none remain,
+# or {'gone', '<status>'} when the job is no longer running (canceled meanwhile).
+_RETRY = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'started' then return {'gone', status or 'missing'} end
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+if attempts >= tonumber(ARGV[1]) then return {'final', tostring(attempts)} end
+local delay = math.min(tonumber(ARGV[5]), tonumber(ARGV[4]) * 2 ^ (attempts - 1))
+delay = delay * tonumber(ARGV[6])
+local entry = ARGV[2] .. ',"attempt":' .. attempts .. ',"at":' .. ARGV[3] .. '}'
+local seen = redis.call('HGET', KEYS[1], 'attempt_errors')
+if seen then
+  entry = string.sub(seen, 1, -2) .. ',' .. entry .. ']'
+else
+  entry = '[' .. entry .. ']'
+end
+local clock = redis.call('TIME')  -- leases are the store's clock's, whoever writes them
+local due = tonumber(clock[1]) + tonumber(clock[2]) / 1000000 + delay
+redis.call('HSET', KEYS[1], 'attempt_errors', entry, 'lease_until', tostring(due),
+  'retry_at', tostring(due))
+redis.call('HDEL', KEYS[1], 'progress')
+redis.call('XADD', KEYS[2], '*', 'status', 'started', 'at', ARGV[3], 'attempts', tostring(attempts),
+  'retry_at', tostring(due))
+redis.call('PUBLISH', ARGV[7], 'retry')
+return {'retry', tostring(delay)}
+"""
 
 # KEYS: job. ARGV: lease seconds (from now on the store's clock)
 _RENEW = (
@@ -207,6 +278,9 @@ def decode(raw: Mapping[Any, Any]) -> StoredJob | None:
     result = raw.get(b"result")
     version = raw.get(b"version")
     progress = raw.get(b"progress")
+    options = JobOptions.from_record(
+        raw.get(b"priority"), raw.get(b"deadline"), raw.get(b"timeout_s")
+    )
     job = Job(
         id=raw[b"id"].decode(),
         task=raw[b"task"].decode(),
@@ -216,7 +290,11 @@ def decode(raw: Mapping[Any, Any]) -> StoredJob | None:
         progress=Progress(**orjson.loads(progress)) if progress else None,
         result=orjson.loads(result) if result else None,
         error=ErrorInfo(**orjson.loads(error)) if error else None,
+        attempt_errors=orjson.loads(raw[b"attempt_errors"]) if b"attempt_errors" in raw else None,
         attempts=int(raw.get(b"attempts", b"0")),
+        priority=options.priority,
+        deadline=_ts(raw.get(b"deadline")),
+        timeout_s=options.timeout_s,
         created_at=dt.datetime.fromtimestamp(created, tz=dt.UTC),
         started_at=_ts(raw.get(b"started_at")),
         finished_at=_ts(raw.get(b"finished_at")),
@@ -241,8 +319,11 @@ def new_record(
     webhook: WebhookTarget | None = None,
     *,
     version: str | None = None,
+    options: JobOptions | None = None,
 ) -> dict[str, str | bytes]:
     extra: dict[str, str | bytes] = dict(webhook.fields()) if webhook else {}
+    if options is not None:
+        extra.update(options.record_fields())
     if version is not None:
         extra["version"] = version
     return extra | {
@@ -275,7 +356,8 @@ class Claim:
     """What a worker may do with a delivered task."""
 
     # "ok" (run it), "skip" (finished or canceled), "busy" (a live worker holds it; detail is
-    # the seconds its lease has left), "missing" (expired), "exhausted" (attempts used up)
+    # the seconds its lease has left), "missing" (expired), "exhausted" (attempts used up),
+    # "expired" (not started before its deadline: ended expired now)
     outcome: str
     detail: str
 

@@ -15,11 +15,14 @@ from asyncml.store.records import (
     _FINISH,
     _PROGRESS,
     _RENEW,
+    _RETRY,
     _START,
+    EXPIRED_MESSAGE,
     Claim,
     StoredJob,
     _error_json,
     _now,
+    batch_key,
     cache_key,
     decode,
     events_channel,
@@ -41,6 +44,7 @@ class JobStore:
         self._finish = DirectScript(self.redis, _FINISH)
         self._renew = DirectScript(self.redis, _RENEW)
         self._progress = DirectScript(self.redis, _PROGRESS)
+        self._retry = DirectScript(self.redis, _RETRY)
 
     def get(self, job_id: str) -> StoredJob | None:
         return decode(self.redis.hgetall(job_key(job_id)))
@@ -53,7 +57,14 @@ class JobStore:
         )
         outcome, detail = self._start(
             keys=state_keys(job_id),
-            args=[self._clock(), max_attempts, events_channel(job_id), error, lease_s],
+            args=[
+                self._clock(),
+                max_attempts,
+                events_channel(job_id),
+                error,
+                lease_s,
+                _error_json("expired", EXPIRED_MESSAGE),
+            ],
         )
         return Claim(outcome.decode(), detail.decode())
 
@@ -81,6 +92,34 @@ class JobStore:
         outcome: bytes = self._finish(keys=state_keys(job_id), args=args)
         return outcome.decode()
 
+    def retry(
+        self,
+        job_id: str,
+        max_attempts: int,
+        error: tuple[str, str],
+        backoff: tuple[float, float, float],
+    ) -> tuple[str, float]:
+        """Record a retryable failure of a running job: ("retry", seconds until its next
+        attempt) while attempts remain; ("final", attempts) when none do, or ("gone", 0)
+        when it no longer runs. ``backoff``: first delay, longest delay, jitter factor."""
+        body = orjson.dumps({"code": error[0], "message": error[1]})[:-1].decode()
+        args: list[Any] = [max_attempts, body, self._clock(), *backoff, events_channel(job_id)]
+        outcome, detail = self._retry(keys=[job_key(job_id), event_log_key(job_id)], args=args)
+        answer = outcome.decode()
+        return answer, float(detail) if answer != "gone" else 0.0
+
+    def batch_started(self, job_ids: list[str], ttl_s: int) -> None:
+        """Remember the jobs of a batch under its first job's id, for ``ttl_s`` at most."""
+        self.redis.set(batch_key(job_ids[0]), orjson.dumps(job_ids), ex=ttl_s)
+
+    def batch_ended(self, first: str) -> None:
+        self.redis.delete(batch_key(first))
+
+    def batch_of(self, job_id: str) -> list[str]:
+        """The jobs of the running batch that ``job_id`` started; [job_id] when none."""
+        raw = self.redis.get(batch_key(job_id))
+        return list(orjson.loads(raw)) if raw else [job_id]
+
     def cache_get(self, name: str) -> Any | None:
         raw = self.redis.get(cache_key(name))
         return orjson.loads(raw) if raw else None
@@ -89,6 +128,6 @@ class JobStore:
         self.redis.set(cache_key(name), orjson.dumps(value), ex=ttl_s)
 
     def close(self) -> None:
-        for script in (self._start, self._finish, self._renew, self._progress):
+        for script in (self._start, self._finish, self._renew, self._progress, self._retry):
             script.close()
         self.redis.close()

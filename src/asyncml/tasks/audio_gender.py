@@ -15,7 +15,9 @@ Gender = Literal["male", "female"]
 class GenderSegment(BaseModel):
     start: float = Field(description="seconds from the start of the audio")
     end: float
-    gender: Gender | None = Field(description="null for a segment too short to judge alone")
+    gender: Gender | None = Field(
+        description="null for a segment too short to judge alone, or too ambiguous"
+    )
     confidence: float | None = None
     median_f0_hz: float | None = None
 
@@ -23,14 +25,14 @@ class GenderSegment(BaseModel):
 class AudioGender(BaseModel):
     gender: Gender | None = Field(
         description="the speaker's gender as the voice suggests it; null when there is no "
-        "usable speech (see reason)"
+        "usable speech or the voice is ambiguous (see reason)"
     )
     confidence: float | None = Field(
         description="calibrated probability of the answer given (0.5-1); null with no answer"
     )
     median_f0_hz: float | None = Field(description="median pitch of the voiced speech")
     speech_seconds: float = Field(description="seconds of speech found")
-    reason: Literal["no_speech", "no_voiced_speech", "not_speech_like"] | None = Field(
+    reason: Literal["no_speech", "no_voiced_speech", "not_speech_like", "uncertain"] | None = Field(
         default=None, description="why gender is null"
     )
     segments: list[GenderSegment] | None = Field(

@@ -6,13 +6,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import asyncml
 from asyncml.models.audio import probe
-from asyncml.schemas import HttpUrl
+from asyncml.schemas import InputUrl
 
 
 class AudioUrl(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: HttpUrl
+    url: InputUrl
 
 
 class AudioLength(BaseModel):

@@ -74,7 +74,7 @@ def create_celery(settings: Settings, tasks: Sequence[TaskDefinition] | None = N
     app = Celery("asyncml", set_as_current=False)
     app.conf.update(celery_config(settings, tasks or ()))
     if tasks is not None:
-        from asyncml.worker import observe, republish, webhooks
+        from asyncml.worker import deadlines, observe, priorities, republish, webhooks
         from asyncml.worker.context import WorkerContext
 
         ctx = WorkerContext(settings)
@@ -86,6 +86,8 @@ def create_celery(settings: Settings, tasks: Sequence[TaskDefinition] | None = N
             register(app, ctx, versions)
         webhooks.register(app, settings)
         republish.install(app, settings, {t.name: t.celery_name for t in tasks})
+        deadlines.install(app, settings)
+        priorities.install(app, settings)
         # Answers a revoke's question about results instead of logging a warning per node.
         app.conf.result_backend = "asyncml.worker.cancels:NoResults"
     return app

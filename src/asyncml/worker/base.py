@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from asyncml.authoring import Context, TaskDefinition
 from asyncml.errors import JobError
 from asyncml.metrics.recording import record_expired
+from asyncml.worker import batches, retries
 from asyncml.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,10 @@ class JobNotSucceededError(Exception):
 class Outcome:
     """What one run made of a job."""
 
-    status: str  # succeeded, failed or canceled
+    status: str  # succeeded, failed, canceled, or retrying (asyncml.worker.retries)
     stored: str  # the store's answer: "ok", or the status the job already had (canceled…)
     error: str = ""  # "code: message" of a failure
+    retry_in: float = 0.0  # retrying: seconds until the next attempt
 
     @property
     def final(self) -> str:
@@ -99,7 +101,7 @@ class JobTask(Task):  # type: ignore[misc]
             )
             raise self.retry(countdown=SETUP_RETRY_S, max_retries=None) from None
         try:
-            claim = ctx.store.start(job_id, self._max_attempts(definition), ctx.settings.lease_s)
+            claim = ctx.store.start(job_id, self.max_attempts(definition), ctx.settings.lease_s)
             if claim.outcome == "busy":
                 # Another worker holds it (a broker redelivery): look again when its lease
                 # would have lapsed, so the job runs if that worker has died.
@@ -121,8 +123,11 @@ class JobTask(Task):  # type: ignore[misc]
                 return
             log.info("job %s: %s attempt %s", job_id, definition.key, claim.detail)
             started = time.monotonic()
-            with ctx.leases.hold(job_id):
-                outcome = self._execute(definition, instance, job_id, payload)
+            if definition.batch is not None:
+                outcome = batches.run(self, definition, instance, job_id, payload)
+            else:
+                with ctx.leases.hold(job_id):
+                    outcome = self._execute(definition, instance, job_id, payload)
         except (redis.ConnectionError, redis.TimeoutError, SoftTimeLimitExceeded) as exc:
             # SoftTimeLimitExceeded here struck a store call whose reply was lost (a
             # partition), not the task's code (_execute records that as a timeout): the job
@@ -131,6 +136,8 @@ class JobTask(Task):  # type: ignore[misc]
             delay = STORE_RETRY_DELAYS[min(self.request.retries, len(STORE_RETRY_DELAYS) - 1)]
             log.warning("job %s: store unreachable (%s); retrying in %ss", job_id, exc, delay)
             raise self.retry(countdown=delay, max_retries=STORE_MAX_RETRIES) from exc
+        if outcome.status == "retrying":  # its failure is recorded as an attempt to retry
+            raise self.retry(countdown=outcome.retry_in, max_retries=None)
         _report(job_id, outcome, time.monotonic() - started)
 
     def _ready_instance(self, definition: TaskDefinition) -> Any:
@@ -168,10 +175,10 @@ class JobTask(Task):  # type: ignore[misc]
         self._setup_failed.pop(key, None)
         return instance
 
-    def _max_attempts(self, definition: TaskDefinition) -> int:
+    def max_attempts(self, definition: TaskDefinition) -> int:
         return definition.limits.max_attempts or self.context.settings.max_attempts
 
-    def _job_context(self, job_id: str) -> Context:
+    def job_context(self, job_id: str) -> Context:
         store = self.context.store
         name = self.newest.name
 
@@ -201,7 +208,7 @@ class JobTask(Task):  # type: ignore[misc]
     ) -> Outcome:
         try:
             value = definition.input_model.model_validate(payload)
-            result = instance.run(value, self._job_context(job_id))
+            result = instance.run(value, self.job_context(job_id))
             output = _output(definition, result)
         except ValidationError as exc:
             return self._fail(job_id, "invalid_input", _validation_message(exc))
@@ -209,7 +216,7 @@ class JobTask(Task):  # type: ignore[misc]
             log.error("job %s: %s", job_id, exc)
             return self._fail(job_id, "internal_error", str(exc))
         except JobError as exc:
-            return self._fail(job_id, exc.code, exc.message)
+            return self._job_error(definition, job_id, exc)
         except SoftTimeLimitExceeded:
             return self._fail(job_id, "timeout", self._timeout_message())
         except Terminated:  # a solo process stopped it: the store already says canceled
@@ -221,14 +228,24 @@ class JobTask(Task):  # type: ignore[misc]
             return self._fail(job_id, "internal_error", f"unexpected {type(exc).__name__}: {exc}")
         return Outcome("succeeded", self.context.store.succeed(job_id, output))
 
+    def _job_error(self, definition: TaskDefinition, job_id: str, exc: JobError) -> Outcome:
+        """A retryable error with attempts left is retried (asyncml.worker.retries); any
+        other is the job's failure."""
+        delay = retries.retry_in(self, definition, job_id, exc)
+        if delay is not None:
+            return Outcome("retrying", "ok", f"{exc.code}: {exc.message}", delay)
+        return self._fail(job_id, exc.code, exc.message)
+
     def _fail(self, job_id: str, code: str, message: str) -> Outcome:
         return Outcome(
             "failed", self.context.store.fail(job_id, code, message), f"{code}: {message}"
         )
 
     def _timeout_message(self) -> str:
-        limit = self.soft_time_limit or self.context.settings.task_soft_time_limit_s
-        return f"the job ran longer than its {limit}s limit and was stopped"
+        # A job's own timeout_s comes in its message's time limits, (hard, soft).
+        own = (getattr(self.request, "timelimit", None) or (None, None))[1]
+        limit = own or self.soft_time_limit or self.context.settings.task_soft_time_limit_s
+        return f"the job ran longer than its {limit:g}s limit and was stopped"
 
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         # A hard time limit kills the child process; this hook then runs in the parent.
@@ -236,9 +253,11 @@ class JobTask(Task):  # type: ignore[misc]
             self.record_hard_timeout(task_id)
 
     def record_hard_timeout(self, job_id: str) -> None:
-        """The job was stopped at the hard limit (by prefork's pool or a solo watchdog)."""
+        """The job was stopped at the hard limit (by prefork's pool or a solo watchdog);
+        with it, the rest of the batch it started, if it started one."""
         try:
-            self.context.store.fail(job_id, "timeout", self._timeout_message())
+            for stopped in self.context.store.batch_of(job_id):
+                self.context.store.fail(stopped, "timeout", self._timeout_message())
         except redis.RedisError:
             log.exception("job %s: could not record the hard timeout", job_id)
 

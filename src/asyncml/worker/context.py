@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import os
+from typing import Protocol
 
 from asyncml.net import Egress, EgressPolicy
 from asyncml.settings import Settings
-from asyncml.store import JobStore
+from asyncml.store import JobStore, files
 from asyncml.store.registry import Registry
+from asyncml.worker.drain import Drain
 from asyncml.worker.lease import LeaseKeeper
+
+
+class Holder(Protocol):
+    """Told of the messages a batch holds besides Celery's own (a solo process's InHand)."""
+
+    def received(self, task_id: str, tag: str) -> None: ...
+
+    def released(self, task_id: str) -> None: ...
 
 
 class WorkerContext:
@@ -20,6 +30,8 @@ class WorkerContext:
         self._store: JobStore | None = None
         self._egress: Egress | None = None
         self._leases: LeaseKeeper | None = None
+        self._drain: Drain | None = None
+        self.holder: Holder | None = None  # set by asyncml.worker.solo in a solo process
 
     def _check_pid(self) -> None:
         if self._pid != os.getpid():
@@ -27,6 +39,7 @@ class WorkerContext:
             self._store = None
             self._egress = None
             self._leases = None
+            self._drain = None
 
     @property
     def store(self) -> JobStore:
@@ -47,6 +60,14 @@ class WorkerContext:
         return self._leases
 
     @property
+    def drain(self) -> Drain:
+        """The connection a batched task takes its further messages on."""
+        self._check_pid()
+        if self._drain is None:
+            self._drain = Drain(self.settings)
+        return self._drain
+
+    @property
     def egress(self) -> Egress:
         self._check_pid()
         if self._egress is None:
@@ -58,5 +79,6 @@ class WorkerContext:
                 connect_timeout=s.fetch_connect_timeout_s,
                 total_timeout=s.fetch_timeout_s,
             )
-            self._egress = Egress(policy)
+            # Uploaded files (asyncml://files/<id>) are read from the job store.
+            self._egress = Egress(policy, files=files.lookup(self.store.redis))
         return self._egress

@@ -21,6 +21,17 @@ queue's lock (``SET NX PX`` in the job store) makes one pass:
    publishes it (task name, ``(job_id, input)``, task id = job id, the job's queue), logged
    at WARNING and counted in the metrics hash (``republished|<task>``).
 
+The same pass looks for **stranded running jobs**: a job ``started`` whose lease lapsed more
+than ``after`` seconds ago (its worker is gone: a live one renews the lease every third of
+``ASYNCML_LEASE_S``) and whose message is gone too (a RabbitMQ node that crashed before it
+wrote the unacknowledged message; Celery terminates a task whose message can no longer be
+acknowledged). The state scripts keep the jobs running on each queue in
+``asyncml:running:<queue>`` (``asyncml.metrics.recording``). The broker is asked as for a
+queued job: on Redis exactly (a message in the unacked hash comes back with the visibility
+timeout), on RabbitMQ only a queue with nothing ready counts, so a backlog, which may hold
+the job's redelivered message, is never doubled. The start script counts the attempt,
+so a job stranded over and over ends ``failed``/``worker_lost`` at ``ASYNCML_MAX_ATTEMPTS``.
+
 A job is therefore sent again at most once per ``after`` seconds, and only when nothing in
 the broker can run it. A copy that is not needed after all is harmless: the start script
 runs only a job that is still queued, a second copy of a started job waits while its lease
@@ -33,7 +44,6 @@ their own, ``asyncml:republish:seen:<queue>``, scored with when they were examin
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -44,9 +54,11 @@ import orjson
 import redis
 from celery import Celery, bootsteps
 
-from asyncml.metrics.recording import METRICS_KEY, PREFIX, queued_key
+from asyncml.metrics.recording import METRICS_KEY, PREFIX, queued_key, running_key
+from asyncml.scheduling import JobOptions, broker_priority
 from asyncml.settings import Settings
 from asyncml.store import job_key
+from asyncml.worker.brokerview import BrokerView
 from asyncml.worker.queues import SERVICE_QUEUES
 
 log = logging.getLogger(__name__)
@@ -65,6 +77,30 @@ local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'LIMIT', 0, ton
 local picked = {}
 for _, id in ipairs(old) do
   if not redis.call('ZSCORE', KEYS[2], id) then
+    picked[#picked + 1] = id
+    redis.call('ZADD', KEYS[2], now, id)
+    if #picked >= tonumber(ARGV[3]) then break end
+  end
+end
+if #picked > 0 then redis.call('PEXPIRE', KEYS[2], math.ceil(after * 2000)) end
+return picked
+"""
+
+
+# KEYS: running set, examined set. ARGV: now, after, batch, scan, job key prefix.
+# Started jobs whose lease lapsed before now - after and not examined since then; they are
+# marked. Entries of jobs no longer started (an expired record) leave the running set.
+_PICK_STRANDED = """
+local now, after = tonumber(ARGV[1]), tonumber(ARGV[2])
+local cutoff = now - after
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', cutoff)
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'LIMIT', 0, tonumber(ARGV[4]))
+local picked = {}
+for _, id in ipairs(old) do
+  local job = redis.call('HMGET', ARGV[5] .. id, 'status', 'lease_until')
+  if job[1] ~= 'started' then
+    redis.call('ZREM', KEYS[1], id)
+  elseif tonumber(job[2] or '0') < cutoff and not redis.call('ZSCORE', KEYS[2], id) then
     picked[#picked + 1] = id
     redis.call('ZADD', KEYS[2], now, id)
     if #picked >= tonumber(ARGV[3]) then break end
@@ -114,6 +150,25 @@ def pick(
     return [_text(job_id) for job_id in picked]
 
 
+def pick_stranded(
+    client: redis.Redis, queue: str, now: float, after: float, batch: int = BATCH
+) -> list[str]:
+    """Jobs started on ``queue`` whose lease lapsed before ``now - after`` and that no pass
+    examined in the last ``after`` seconds; marks them examined."""
+    picked = client.eval(
+        _PICK_STRANDED,
+        2,
+        running_key(queue),
+        seen_key(queue),
+        now,
+        after,
+        batch,
+        SCAN,
+        job_key(""),
+    )
+    return [_text(job_id) for job_id in picked]
+
+
 def forget(client: redis.Redis, queue: str, job_ids: Iterable[str]) -> None:
     """Let the next pass examine these jobs again (their re-send failed)."""
     ids = list(job_ids)
@@ -122,80 +177,54 @@ def forget(client: redis.Redis, queue: str, job_ids: Iterable[str]) -> None:
 
 
 def still_queued(
-    client: redis.Redis, queue: str, job_ids: Iterable[str], known: Mapping[str, str]
-) -> dict[str, tuple[str, Any, str | None]]:
-    """``{job id: (task name, input, version)}`` for the jobs that are still queued, of the
-    tasks in ``known`` (task name -> Celery name). Drops from the waiting set the jobs whose
-    record has expired."""
+    client: redis.Redis,
+    queue: str,
+    job_ids: Iterable[str],
+    known: Mapping[str, str],
+    *,
+    stranded_before: float | None = None,
+) -> dict[str, tuple[str, Any, str | None, JobOptions]]:
+    """``{job id: (task name, input, version, options)}`` for the jobs that are still
+    queued, of the tasks in ``known`` (task name -> Celery name). Drops from the waiting set
+    the jobs whose record has expired. With ``stranded_before``: the jobs still started
+    whose lease lapsed before that time instead (and the running set is the one cleaned)."""
     job_ids = list(job_ids)
     with client.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
-            pipe.hmget(job_key(job_id), "status", "task", "input", "version")
+            pipe.hmget(
+                job_key(job_id),
+                "status",
+                "task",
+                "input",
+                "version",
+                "lease_until",
+                "priority",
+                "deadline",
+                "timeout_s",
+            )
         rows = pipe.execute()
-    found: dict[str, tuple[str, Any, str | None]] = {}
+    found: dict[str, tuple[str, Any, str | None, JobOptions]] = {}
     expired = []
-    for job_id, (status, task, payload, version) in zip(job_ids, rows, strict=True):
+    for job_id, (status, task, payload, version, lease, *options) in zip(
+        job_ids, rows, strict=True
+    ):
+        if stranded_before is None:
+            wanted = status == b"queued"
+        else:
+            wanted = status == b"started" and float(lease or 0) < stranded_before
         if status is None:
             expired.append(job_id)
-        elif status == b"queued" and _text(task) in known:
+        elif wanted and _text(task) in known:
             found[job_id] = (
                 _text(task),
                 orjson.loads(payload),
                 _text(version) if version else None,
+                JobOptions.from_record(*options),
             )
     if expired:
-        client.zrem(queued_key(queue), *expired)
+        index = queued_key(queue) if stranded_before is None else running_key(queue)
+        client.zrem(index, *expired)
     return found
-
-
-class BrokerView:
-    """What the broker holds for a queue, read through its own kombu connection."""
-
-    def __init__(self, app: Celery) -> None:
-        self.app = app
-        self._conn: Any = None
-
-    def close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.release()
-            self._conn = None
-
-    def missing(self, queue: str, job_ids: Iterable[str]) -> set[str]:
-        """The jobs among ``job_ids`` for which the broker surely holds no message."""
-        if self._conn is None:
-            self._conn = self.app.connection_for_read()
-        channel = self._conn.default_channel
-        if self._conn.transport.driver_type == "redis":
-            return set(job_ids) - redis_message_ids(channel, queue)
-        try:
-            ready = int(channel.queue_declare(queue=queue, passive=True).message_count)
-        except self._conn.channel_errors:  # not declared yet: nothing to say
-            self.close()
-            return set()
-        # RabbitMQ cannot be searched: only a queue with nothing ready holds none of them.
-        return set(job_ids) if ready == 0 else set()
-
-
-def redis_message_ids(channel: Any, queue: str) -> set[str]:
-    """Task ids of every message a kombu Redis channel holds for ``queue`` (its lists, one
-    per priority step) or holds unacknowledged (any queue), read in one MULTI."""
-    keys = list(dict.fromkeys(channel._q_for_pri(queue, pri) for pri in channel.priority_steps))
-    with channel.conn_or_acquire() as client, client.pipeline(transaction=True) as pipe:
-        for key in keys:
-            pipe.lrange(key, 0, -1)
-        pipe.hvals(channel.unacked_key)
-        *lists, unacked = pipe.execute()
-    ids = {_task_id(orjson.loads(raw)) for items in lists for raw in items}
-    ids.update(_task_id(orjson.loads(raw)[0]) for raw in unacked)
-    return ids
-
-
-def _task_id(message: Any) -> str:
-    try:
-        return str(message["headers"]["id"])
-    except (KeyError, TypeError):
-        return ""
 
 
 def _text(value: bytes | str) -> str:
@@ -246,6 +275,7 @@ class Republisher:
                     try:
                         if take_turn(store, queue, self.node, every):
                             self.run_pass(store, broker, queue)
+                            self.run_stranded_pass(store, broker, queue)
                     except Exception as exc:  # the broker or store is down: try next time
                         log.warning("republisher: %s pass failed: %s", queue, exc)
                         broker.close()
@@ -268,27 +298,77 @@ class Republisher:
                 return []
             lost = broker.missing(queue, lost)  # a message in flight shows up by now
         jobs = still_queued(store, queue, sorted(lost), self.celery_names) if lost else {}
+        return self._send(
+            store,
+            queue,
+            jobs,
+            "queued over %.0fs and the broker holds no message for it (lost with a killed "
+            "worker or a broker crash); sent its task again",
+        )
+
+    def run_stranded_pass(
+        self, store: redis.Redis, broker: BrokerView, queue: str, now: float | None = None
+    ) -> list[str]:
+        """One pass over the jobs started on ``queue`` whose worker and message are gone;
+        returns the ids of the jobs sent again."""
+        now = time.time() if now is None else now
+        picked = pick_stranded(store, queue, now, self.after)
+        if not picked:
+            return []
+        cutoff = now - self.after
+        known = self.celery_names
+        jobs = still_queued(store, queue, picked, known, stranded_before=cutoff)
+        if jobs:
+            lost = broker.missing(queue, jobs)
+            if lost and self._stop.wait(self.confirm_s):
+                forget(store, queue, lost)
+                return []
+            lost = broker.missing(queue, lost) if lost else lost
+            jobs = still_queued(store, queue, sorted(lost), known, stranded_before=cutoff)
+        return self._send(
+            store,
+            queue,
+            jobs,
+            "started, its lease lapsed over %.0fs ago and no message can run it (its "
+            "worker and message were lost); sent its task again",
+        )
+
+    def _send(
+        self,
+        store: redis.Redis,
+        queue: str,
+        jobs: Mapping[str, tuple[str, Any, str | None, JobOptions]],
+        why: str,
+    ) -> list[str]:
         sent: list[str] = []
         try:
-            for job_id, (task, payload, version) in jobs.items():
+            for job_id, (task, payload, version, options) in jobs.items():
                 self.app.send_task(
                     self.celery_names[task],
                     args=(job_id, payload),
                     kwargs={"version": version},
                     task_id=job_id,
                     queue=queue,
+                    **self.scheduling(self.celery_names[task], options),
                 )
                 sent.append(job_id)
                 store.hincrby(METRICS_KEY, f"republished|{task}", 1)
-                log.warning(
-                    "job %s: queued over %.0fs and the broker holds no message for it (lost "
-                    "with a killed worker or a broker crash); sent its task again",
-                    job_id,
-                    self.after,
-                )
+                log.warning("job %s: " + why, job_id, self.after)
         finally:
             forget(store, queue, set(jobs) - set(sent))
         return sent
+
+    def scheduling(self, celery_name: str, options: JobOptions) -> dict[str, Any]:
+        """``send_task`` options that carry the job's priority and own time limit, as the
+        API published them."""
+        redis_broker = self.settings.broker_is_redis
+        extra: dict[str, Any] = {"priority": broker_priority(options.priority, redis=redis_broker)}
+        task = self.app.tasks.get(celery_name)
+        soft = getattr(task, "soft_time_limit", None) or self.settings.task_soft_time_limit_s
+        hard = getattr(task, "time_limit", None) or self.settings.task_time_limit_s
+        if limits := options.time_limits(soft, hard):
+            extra["soft_time_limit"], extra["time_limit"] = limits
+        return extra
 
 
 def install(app: Celery, settings: Settings, celery_names: Mapping[str, str]) -> None:

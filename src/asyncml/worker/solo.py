@@ -74,6 +74,11 @@ class InHand:
         self.deadline = deadline
         self._write()
 
+    def released(self, task_id: str) -> None:
+        """A message of a batch was acked (or put back) while its batch runs on."""
+        if self.tags.pop(task_id, None) is not None:
+            self._write()
+
     def finished(self, task_id: str | None) -> None:
         self.tags.pop(task_id or "", None)
         self.deadline = 0.0
@@ -126,13 +131,17 @@ class TimeLimits:
         self._wakes_at = math.inf  # when the watchdog will next look (inf: when woken)
         self._thread: threading.Thread | None = None
 
-    def arm(self, task: Task, soft_s: float | None, hard_s: float | None) -> float:
-        """Start the clocks for ``task``; returns its hard deadline (monotonic; 0: none)."""
+    def arm(
+        self, task: Task, soft_s: float | None, hard_s: float | None, *, cancelable: bool = True
+    ) -> float:
+        """Start the clocks for ``task``; returns its hard deadline (monotonic; 0: none).
+        A task that is not ``cancelable`` (a batch, whose other jobs must go on) is not
+        stopped when its job is canceled."""
         deadline = 0.0
         # The job id is read here: a task's request is thread-local in Celery.
         job_id = getattr(task.request, "id", None)
         with self._lock:
-            self._job_id, self._canceled = job_id, False
+            self._job_id, self._canceled = job_id if cancelable else None, False
         if not self._alarm_installed:
             signal.signal(signal.SIGALRM, self._soft_limit)
             self._alarm_installed = True
@@ -232,7 +241,10 @@ def install(app: Celery, in_hand_file: Path) -> None:
         if not watching and context is not None:  # the store's address comes with it
             watching.append(CancelWatch(context.settings.effective_store_url, limits.cancel))
             watching[0].start()
-        in_hand.running(limits.arm(task, *_limits_of(task)))
+        if context is not None:  # a batch tells the supervisor of the messages it takes
+            context.holder = in_hand
+        batched = getattr(getattr(task, "newest", None), "batch", None) is not None
+        in_hand.running(limits.arm(task, *_limits_of(task), cancelable=not batched))
 
     def postrun(task_id: str | None = None, **_: Any) -> None:
         limits.disarm()

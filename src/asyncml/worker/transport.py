@@ -99,3 +99,10 @@ def install() -> None:
 
     qos.append, qos.ack = append, ack
     channel._asyncml_patched = True
+
+
+def restore_at_head(channel: Any, delivery_tag: str) -> None:
+    """Put an unacknowledged message of ``channel`` back where it was taken from: the head
+    of its queue (kombu's own reject puts it at the tail, behind every waiting message)."""
+    channel.qos.restore_by_tag(delivery_tag, leftmost=False)
+    virtual.QoS.ack(channel.qos, delivery_tag)  # type: ignore[no-untyped-call]  # local only

@@ -33,8 +33,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from asyncml.apikeys import PUBLIC_OWNER
 from asyncml.deliveries import Delivery, DeliveryStore
-from asyncml.errors import DestinationNotAllowedError, JobError
+from asyncml.errors import DestinationNotAllowedError, FetchTimeoutError, JobError
 from asyncml.events import event_view, legacy_result
+from asyncml.metrics.recording import record_webhook_failure
 from asyncml.net import Egress, EgressPolicy
 from asyncml.net.client import Reply
 from asyncml.settings import Settings
@@ -177,7 +178,8 @@ class Courier:
         body = delivery.body or render_body(delivery, jobs)
         if body is None:
             entry = self._entry(delivery, None, "the job expired before its webhook was sent")
-            deliveries.finish(delivery, "failed", entry | {"outcome": "failed"}, None)
+            if deliveries.finish(delivery, "failed", entry | {"outcome": "failed"}, None):
+                _count_failure(deliveries, "job_expired", final=True)
             log.warning("job %s: webhook %s not sent: the job has expired", job_id, delivery.event)
             return
         if delivery.body is None:
@@ -189,12 +191,15 @@ class Courier:
         reply: Reply | None = None
         error: str | None = None
         refused = False
+        reason = ""
         try:
             reply = egress.post(delivery.url, body, headers)
         except DestinationNotAllowedError as exc:
-            error, refused = exc.message, True
+            error, refused, reason = exc.message, True, "destination_not_allowed"
+        except FetchTimeoutError as exc:
+            error, reason = exc.message, "timeout"
         except JobError as exc:
-            error = exc.message
+            error, reason = exc.message, "connection"
         elapsed_ms = (time.monotonic() - started) * 1000
         reply_headers = {k.lower(): v for k, v in reply.headers.items()} if reply else {}
         status = reply.status_code if reply else None
@@ -207,12 +212,15 @@ class Courier:
         )
         if reply is not None and not 200 <= reply.status_code < 300:
             error = _status_error(reply)
+            reason = f"http_{reply.status_code // 100}xx"
         entry = self._entry(delivery, status, error, elapsed_ms) | {"outcome": verdict.outcome}
         if verdict.next_s is not None:
             entry["next_attempt_at"] = _iso(time.time() + verdict.next_s)
         if verdict.note:
             entry["error"] = f"{entry['error']}; {verdict.note}" if entry["error"] else verdict.note
-        deliveries.finish(delivery, verdict.outcome, entry, verdict.next_s)
+        recorded = deliveries.finish(delivery, verdict.outcome, entry, verdict.next_s)
+        if recorded and verdict.outcome != "succeeded":  # once per attempt, by its sender
+            _count_failure(deliveries, reason or "unknown", final=verdict.outcome == "failed")
         log.info(
             "job %s: webhook %s attempt %s to %s: %s (%s, %.0f ms)%s",
             job_id,
@@ -238,6 +246,16 @@ class Courier:
             "error": error,
             "duration_ms": None if elapsed_ms is None else round(elapsed_ms, 1),
         }
+
+
+def _count_failure(deliveries: DeliveryStore, reason: str, *, final: bool) -> None:
+    """``asyncml_webhook_delivery_failures_total{reason}`` and, for the last attempt,
+    ``asyncml_webhook_deliveries_abandoned_total``; a count lost to a store error is only
+    logged (the delivery itself is already recorded)."""
+    try:
+        record_webhook_failure(deliveries.redis, reason=reason, final=final)
+    except redis.RedisError as exc:
+        log.warning("webhook failure not counted: %s", exc)
 
 
 def _owner_of(jobs: JobStore, job_id: str) -> str:

@@ -4,7 +4,6 @@ input size, and the per-key token bucket."""
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import orjson
@@ -114,12 +113,12 @@ def test_deep_json_is_422_before_the_app() -> None:
     assert b"deeper than 32" in sent[1]["body"]
 
 
-def test_json_depth_ignores_strings_and_is_fast() -> None:
+def test_json_depth_ignores_strings_and_reads_a_deep_body() -> None:
     assert json_depth(b'{"a": [1, {"b": "[[[[{{{"}], "c": "\\"]]"}') == 3
     assert json_depth(b"1") == 0 and json_depth(b"[]") == 1
-    started = time.perf_counter()
+    # A million brackets: a scan that recursed would overflow the stack, one that went back
+    # over the body would run past the suite's timeout; its speed is not asserted here.
     assert json_depth(b"[" * 500_000 + b"]" * 500_000) == 500_000
-    assert time.perf_counter() - started < 2
 
 
 def test_input_size() -> None:

@@ -50,4 +50,5 @@ def test_a_change_notified_during_the_read_ends_the_wait() -> None:
 
     job, seconds, reads = asyncio.run(scenario())
     assert job.status is JobStatus.SUCCEEDED and reads == 2
-    assert seconds < 2, f"the wait missed the notification and slept {seconds:.1f}s"
+    # Missing the notification would sleep out the whole 10 s wait.
+    assert seconds < 8, f"the wait missed the notification and slept {seconds:.1f}s"

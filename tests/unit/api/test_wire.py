@@ -11,7 +11,8 @@ import pytest
 import redis
 from kombu import Connection
 
-from asyncml.api.wire import redis_location, redis_py_url, task_message
+from asyncml.api.wire import redis_list, redis_location, redis_py_url, task_message
+from asyncml.scheduling import broker_priority
 from asyncml.settings import Settings
 from asyncml.worker.app import create_celery
 from tests.conftest import UNIT_DB, require_service
@@ -40,14 +41,46 @@ def _comparable(raw: bytes) -> dict[str, Any]:
     return message
 
 
-def test_same_message_as_celery_send_task(broker: redis.Redis) -> None:
+@pytest.mark.parametrize(
+    ("priority", "limits"), [(0, None), (4, None), (9, (3.0, 33)), (2, (5.0, 8))]
+)
+def test_same_message_as_celery_send_task(
+    broker: redis.Redis, priority: int, limits: tuple[float, float] | None
+) -> None:
+    """Also in the same list: kombu's for the broker priority of ours."""
     app = create_celery(Settings(broker_url=URL, store_url=URL))
     payload = {"url": "https://example.org/a.wav", "nested": [1, {"x": "é"}]}
-    app.send_task("asyncml.audio.length", args=("job-1", payload), task_id="job-1", queue="audio")
-    celery_raw = broker.rpop("audio")
+    app.send_task(
+        "asyncml.audio.length",
+        args=("job-1", payload),
+        task_id="job-1",
+        queue="audio",
+        priority=broker_priority(priority, redis=True),
+        soft_time_limit=limits[0] if limits else None,
+        time_limit=limits[1] if limits else None,
+    )
+    celery_raw = broker.rpop(redis_list("audio", priority))
     assert celery_raw is not None
-    ours = task_message("asyncml.audio.length", "audio", "job-1", payload)
+    ours = task_message(
+        "asyncml.audio.length", "audio", "job-1", payload, priority=priority, time_limits=limits
+    )
     assert _comparable(ours) == _comparable(celery_raw)
+
+
+def test_higher_priorities_are_consumed_first(broker: redis.Redis) -> None:
+    """kombu's consumer takes the lists in step order: our 9 first, our 0 last."""
+    for n, priority in enumerate([0, 5, 9, 2, 0, 9]):
+        message = task_message("t", "audio", f"job-{n}-{priority}", {}, priority=priority)
+        broker.lpush(redis_list("audio", priority), message)
+    order = []
+    with Connection(URL) as conn:
+        queue = conn.SimpleQueue("audio")
+        for _ in range(6):
+            message = queue.get(timeout=5)
+            order.append(int(message.headers["id"].rsplit("-", 1)[1]))
+            message.ack()
+        queue.close()
+    assert order == [9, 9, 5, 2, 0, 0]
 
 
 def test_kombu_consumes_it(broker: redis.Redis) -> None:

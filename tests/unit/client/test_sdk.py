@@ -272,3 +272,18 @@ def test_webhook_checks_are_reexported() -> None:
     assert asyncml.client.WebhookVerificationError is asyncml.webhooks.WebhookVerificationError
     with pytest.raises(AttributeError):
         _ = asyncml.client.no_such_name  # type: ignore[attr-defined]
+
+
+def test_the_errors_of_retried_attempts_are_read() -> None:
+    from asyncml.client import JobInfo
+
+    retried = [
+        {"code": "busy", "message": "try later", "attempt": 1, "at": "2024-01-05T10:00:01Z"},
+        {"code": "busy", "message": "still", "attempt": 2, "at": "2024-01-05T10:00:03Z"},
+    ]
+    info = JobInfo.from_json(job("succeeded", attempts=3, attempt_errors=retried))
+    assert [(e.attempt, e.code, e.message) for e in info.attempt_errors] == [
+        (1, "busy", "try later"),
+        (2, "busy", "still"),
+    ]
+    assert JobInfo.from_json(job("queued", attempt_errors=None)).attempt_errors == ()

@@ -13,6 +13,7 @@ import pytest
 from asyncml.demo import corpus
 from asyncml.demo.euro import NOTICE, last_days, made_up_draw, write_pages
 from asyncml.models.euro import is_draw_day, parse_results_page
+from tests.conftest import require_tool
 
 
 def test_catalogue_follows_the_original_client() -> None:
@@ -76,8 +77,8 @@ def test_synthetic_corpus_is_made_once_then_cached(tmp_path: Path) -> None:
     assert not corpus.prepare(tmp_path, synthetic=True).cached
 
 
-@pytest.mark.skipif(not corpus.espeak_available(), reason="espeak-ng is not installed")
 def test_espeak_speech_is_8k_wav(tmp_path: Path) -> None:
+    require_tool(corpus.ESPEAK, "apt-get install espeak-ng")
     file = corpus.catalogue()[0]
     seconds = corpus.speak(file, tmp_path / file.name)
     with wave.open(str(tmp_path / file.name)) as wav:

@@ -1,16 +1,20 @@
 """asyncml.models.gender: the shipped model on committed fixtures, the speech gate, the parts.
 
 Fixture labels come from where the recordings came from (the speaker's sex in the Asterisk
-prompt set's name, the TTS voice's documented sex), never from the code under test.
+prompt set's name, the TTS voice's documented sex), never from the code under test or a
+snapshot of what a model once said (``expected.json`` is the training script's record,
+not read here).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -26,10 +30,49 @@ from asyncml.models.gender.vad import FRAME, RATE, speech_segments
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures" / "gender"
-EXPECTED: list[dict[str, Any]] = json.loads((FIXTURES / "expected.json").read_text())
 REPORT: dict[str, Any] = json.loads((ROOT / "docs" / "models" / "gender-report.json").read_text())
-# A handful of clips estimates an accuracy coarsely: the tolerance is what 1-2 of them weigh.
-TOLERANCE = 0.25
+
+# The truth comes from the speaker, never from a model's answer. Real clips are Asterisk IVR
+# prompts, whose file names carry the speaker's sex (``<lang>_<f|m>_<speaker>-NN``);
+# synthetic clips name their TTS voice, whose sex its documentation gives.
+SYNTHETIC_VOICES = {
+    "festival-cmu_us_slt_arctic_hts": "female",  # CMU ARCTIC "slt", a US woman
+    "festival-pc_diphone": "male",  # festvox-italp16k: an Italian man's diphones ("pc")
+    "espeak-ng-f3": "female",  # eSpeak NG's female variant f3
+    "flite-awb": "male",  # CMU ARCTIC "awb", a Scottish man
+}
+REAL = re.compile(r"^[a-z]{2}_[A-Z]{2}_(?P<sex>[fm])_[A-Za-z]+-\d+$")
+
+
+def speaker_label(stem: str) -> tuple[str, str]:
+    """(source, the speaker's sex) of a fixture clip, from its name alone."""
+    if match := REAL.match(stem):
+        return "real", {"f": "female", "m": "male"}[match["sex"]]
+    if stem not in SYNTHETIC_VOICES:
+        raise LookupError(
+            f"tests/fixtures/gender/{stem}.flac: whose voice is it? Name a real speaker's clip "
+            "<lang>_<REGION>_<f|m>_<Speaker>-NN, or add a TTS voice to SYNTHETIC_VOICES with "
+            "the sex its documentation gives"
+        )
+    return "synthetic", SYNTHETIC_VOICES[stem]
+
+
+CLIPS = sorted(FIXTURES.glob("*.flac"))
+LABELS = {clip.name: speaker_label(clip.stem) for clip in CLIPS}
+# What the shipped model gets wrong today, as its report says speaker by speaker
+# (docs/models/gender-report.md): Carlo Flora, a man speaking at about 174 Hz, is right on
+# 13 of 30 held-out clips, and Menardi, a woman at about 180 Hz, is withheld ("uncertain")
+# or wrong on 8 of 30. Shown as XFAIL with this reason, and strict: a model that gets them
+# right turns them into failures until this set is emptied, so the mark cannot outlive
+# the defect.
+WRONG_TODAY = {"it_IT_m_Carlo-00.flac", "it_IT_m_Carlo-01.flac", "it_IT_f_Menardi-00.flac"}
+WRONG_REASON = (
+    "voices at 170-185 Hz, between the usual male and female ranges: the shipped model "
+    "calls this man female and withholds an answer for this woman (docs/models/gender.md)"
+)
+# Balanced accuracy (the mean of female and male recall) that a model must reach on these
+# clips: a constant answer scores 0.5 however the clips are balanced, so it cannot pass.
+MIN_BALANCED_ACCURACY = 0.75
 
 
 @pytest.fixture(scope="module")
@@ -39,32 +82,79 @@ def model() -> GenderModel:
 
 @pytest.fixture(scope="module")
 def predictions(model: GenderModel) -> dict[str, Any]:
-    clips = [sf.read(FIXTURES / e["file"], dtype="float32") for e in EXPECTED]
+    clips = [sf.read(clip, dtype="float32") for clip in CLIPS]
     results = model.predict_batch(clips)
-    return {e["file"]: r for e, r in zip(EXPECTED, results, strict=True)}
+    return {clip.name: r for clip, r in zip(CLIPS, results, strict=True)}
 
 
-@pytest.mark.parametrize("entry", EXPECTED, ids=[e["file"] for e in EXPECTED])
-def test_fixture_reproduces_the_training_run(entry: dict[str, Any], predictions: Any) -> None:
-    result = predictions[entry["file"]]
-    assert result.gender == entry["gender"]
-    assert result.confidence == pytest.approx(entry["confidence"], abs=0.01)
-    assert result.median_f0_hz == pytest.approx(entry["median_f0_hz"], rel=0.02)
+def test_the_fixtures_hold_both_sexes_of_real_and_synthetic_speech() -> None:
+    assert len(CLIPS) >= 10
+    assert set(LABELS.values()) == {
+        ("real", "female"),
+        ("real", "male"),
+        ("synthetic", "female"),
+        ("synthetic", "male"),
+    }
 
 
-def _accuracy(source: str, predictions: dict[str, Any]) -> float:
-    chosen = [e for e in EXPECTED if e["source"] == source]
-    return sum(predictions[e["file"]].gender == e["label"] for e in chosen) / len(chosen)
+def _marked(names: list[str]) -> list[Any]:
+    mark = pytest.mark.xfail(strict=True, reason=WRONG_REASON)
+    return [pytest.param(n, id=n, marks=[mark] if n in WRONG_TODAY else []) for n in names]
 
 
-def test_real_speech_accuracy_matches_the_report(predictions: dict[str, Any]) -> None:
-    reported = REPORT["summary"]["real_accuracy"]
-    assert abs(_accuracy("real", predictions) - reported) <= TOLERANCE
+@pytest.mark.parametrize("name", _marked([clip.name for clip in CLIPS]))
+def test_each_clip_is_given_its_speakers_sex(name: str, predictions: dict[str, Any]) -> None:
+    result = predictions[name]
+    assert result.gender == LABELS[name][1], result
+    assert result.confidence is not None and result.confidence > 0.5
+    assert result.median_f0_hz is not None and 60 < result.median_f0_hz < 400
 
 
-def test_synthetic_accuracy_matches_leave_one_speaker_out(predictions: dict[str, Any]) -> None:
-    # These voices were trained on, so the shipped model may only do better than held-out.
-    assert _accuracy("synthetic", predictions) >= REPORT["summary"]["loso_accuracy"] - TOLERANCE
+def balanced_accuracy(source: str, predictions: dict[str, Any]) -> float:
+    recalls = []
+    for sex in ("female", "male"):
+        chosen = [name for name, label in LABELS.items() if label == (source, sex)]
+        recalls.append(sum(predictions[n].gender == sex for n in chosen) / len(chosen))
+    return sum(recalls) / 2
+
+
+def test_balanced_accuracy_is_computed_from_the_speakers() -> None:
+    """The measure itself: a model that always says "female" scores 0.5, a perfect one 1."""
+    female = {n: SimpleNamespace(gender="female") for n in LABELS}
+    truth = {n: SimpleNamespace(gender=label) for n, (_, label) in LABELS.items()}
+    for source in ("real", "synthetic"):
+        assert balanced_accuracy(source, female) == 0.5
+        assert balanced_accuracy(source, truth) == 1.0
+
+
+@pytest.mark.xfail(strict=True, reason=WRONG_REASON)
+def test_real_speech_balanced_accuracy(predictions: dict[str, Any]) -> None:
+    assert balanced_accuracy("real", predictions) >= MIN_BALANCED_ACCURACY
+
+
+def test_synthetic_speech_balanced_accuracy(predictions: dict[str, Any]) -> None:
+    assert balanced_accuracy("synthetic", predictions) >= MIN_BALANCED_ACCURACY
+
+
+def test_report_meets_the_real_speech_bar() -> None:
+    # The training script's leave-one-speaker-out evaluation over 20 real speakers.
+    summary = REPORT["summary"]
+    assert summary["real_male_speakers"] >= 8 and summary["real_female_speakers"] >= 10
+    assert summary["real_balanced_accuracy"] >= 0.9
+    assert len(REPORT["real_speech"]["per_speaker"]) >= 18
+
+
+def test_an_unsure_answer_is_withheld_with_a_reason() -> None:
+    data = LogisticModel.load().to_dict()
+    strict = GenderModel(
+        LogisticModel.from_dict({**data, "min_confidence": 0.9999999}), shared_model().detector
+    )
+    clip = FIXTURES / "festival-cmu_us_slt_arctic_hts.flac"
+    result = strict.predict(*sf.read(clip, dtype="float32"))
+    assert (result.gender, result.confidence, result.reason) == (None, None, "uncertain")
+    assert result.median_f0_hz and all(s.gender is None for s in result.segments)
+    with pytest.raises(ValueError, match="min_confidence"):
+        LogisticModel.from_dict({**data, "min_confidence": 1.0})
 
 
 def test_report_describes_the_shipped_artifact() -> None:
@@ -75,8 +165,8 @@ def test_report_describes_the_shipped_artifact() -> None:
 
 
 def test_segments_are_listed_and_judged(predictions: dict[str, Any]) -> None:
-    female = next(e for e in EXPECTED if e["source"] == "synthetic" and e["label"] == "female")
-    result = predictions[female["file"]]
+    female = next(n for n, label in LABELS.items() if label == ("synthetic", "female"))
+    result = predictions[female]
     assert result.segments and result.speech_seconds > 1.0
     assert all(0 <= s.start < s.end for s in result.segments)
     assert any(s.gender is not None for s in result.segments)
@@ -119,7 +209,7 @@ def test_empty_and_tiny_audio(model: GenderModel) -> None:
 
 
 def test_batch_equals_one_by_one(model: GenderModel) -> None:
-    clips = [sf.read(FIXTURES / e["file"], dtype="float32") for e in EXPECTED[:2]]
+    clips = [sf.read(clip, dtype="float32") for clip in CLIPS[:2]]
     clips.append((NONSPEECH["silence"].astype(np.float32), RATE))
     batch = model.predict_batch(clips)
     assert batch == [model.predict(samples, rate) for samples, rate in clips]

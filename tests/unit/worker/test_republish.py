@@ -12,17 +12,19 @@ import redis
 from celery import Celery
 from pydantic import ValidationError
 
-from asyncml.metrics.recording import METRICS_KEY, queued_key
+from asyncml.api.wire import redis_list
+from asyncml.metrics.recording import METRICS_KEY, queued_key, running_key
+from asyncml.scheduling import JobOptions
 from asyncml.settings import Settings
 from asyncml.store import JobStore
 from asyncml.worker.app import create_celery
+from asyncml.worker.brokerview import BrokerView, redis_message_ids
 from asyncml.worker.republish import (
-    BrokerView,
     Republisher,
     forget,
     lock_key,
     pick,
-    redis_message_ids,
+    pick_stranded,
     requeue_after,
     still_queued,
     take_turn,
@@ -130,9 +132,85 @@ def test_still_queued_reads_what_to_send_and_drops_expired_jobs(store: JobStore)
     store.start(started, max_attempts=3, lease_s=15)
     store.redis.delete(f"asyncml:job:{expired}")  # its record expired while it waited
     found = still_queued(store.redis, "audio", [queued, started, expired], KNOWN)
-    assert found == {queued: ("audio.length", {"url": "http://example.com/a.wav"}, None)}
+    options = JobOptions()
+    assert found == {queued: ("audio.length", {"url": "http://example.com/a.wav"}, None, options)}
     assert store.redis.zscore(queued_key("audio"), expired) is None
     assert store.redis.zscore(queued_key("audio"), queued) is not None
+
+
+# ---- started jobs whose worker and message are gone -----------------------------------------
+
+
+def lease_until(client: redis.Redis, job_id: str) -> float:
+    return float(client.hget(f"asyncml:job:{job_id}", "lease_until") or 0)
+
+
+def test_the_running_set_follows_the_state_scripts(store: JobStore) -> None:
+    job_id, _ = create()
+    assert store.redis.zscore(running_key("audio"), job_id) is None  # queued
+    assert store.start(job_id, max_attempts=3, lease_s=15).run
+    assert store.redis.zscore(running_key("audio"), job_id) is not None
+    store.succeed(job_id, {"audio_length": 1.0})
+    assert store.redis.zscore(running_key("audio"), job_id) is None
+    exhausted, _ = create()
+    assert store.start(exhausted, max_attempts=1, lease_s=0).run
+    assert store.start(exhausted, max_attempts=1, lease_s=0).outcome == "exhausted"
+    assert store.redis.zscore(running_key("audio"), exhausted) is None
+
+
+def test_only_started_jobs_whose_lease_lapsed_long_ago_are_picked(store: JobStore) -> None:
+    lapsed, _ = create()
+    fresh, _ = create()
+    done, _ = create()
+    gone, _ = create()
+    for job_id in (lapsed, fresh, done, gone):
+        assert store.start(job_id, max_attempts=3, lease_s=1).run
+    store.succeed(done, {"audio_length": 1.0})
+    store.redis.delete(f"asyncml:job:{gone}")  # its record expired while started
+    now = lease_until(store.redis, lapsed) + AFTER + 1
+    store.renew(fresh, AFTER + 5)  # its worker still renews it
+    assert pick_stranded(store.redis, "audio", now, AFTER) == [lapsed]
+    assert pick_stranded(store.redis, "audio", now + 1, AFTER) == []  # examined: not twice
+    assert store.redis.zscore(running_key("audio"), gone) is None  # cleaned up
+    assert pick_stranded(store.redis, "audio", now + AFTER + 1, AFTER) == [lapsed]  # next period
+    # A lease that lapsed less than AFTER ago: its worker may only be slow to renew.
+    assert pick_stranded(store.redis, "audio", lease_until(store.redis, fresh) + 1, AFTER) == []
+
+
+def test_a_stranded_job_is_sent_again_and_its_attempt_counted(
+    store: JobStore, celery: Celery, settings: Settings
+) -> None:
+    stranded, _ = create({"url": "http://example.com/s.wav"})
+    held, _ = create({"url": "http://example.com/h.wav"})
+    for job_id in (stranded, held):
+        assert store.start(job_id, max_attempts=3, lease_s=1).run
+    # held's message is still unacknowledged in the broker: the visibility timeout brings it
+    # back, so only stranded (no message anywhere) is sent again.
+    celery.send_task("asyncml.audio.length", args=(held, {}), task_id=held, queue="audio")
+    republisher = Republisher(celery, settings, ["audio"], "test@host", KNOWN)
+    republisher.confirm_s = 0
+    view = BrokerView(celery)
+    now = lease_until(store.redis, stranded) + AFTER + 1
+    try:
+        assert republisher.run_stranded_pass(store.redis, view, "audio", now=now) == [stranded]
+        assert republisher.run_stranded_pass(store.redis, view, "audio", now=now + 1) == []
+    finally:
+        view.close()
+    # held went out without a priority (kombu's first list), the copy with the job's own
+    queued = [
+        m for key in ("audio", redis_list("audio", 0)) for m in store.redis.lrange(key, 0, -1)
+    ]
+    sent = [orjson.loads(m)["headers"]["id"] for m in queued]
+    assert sorted(sent) == sorted([held, stranded])
+    # The copy runs the job as its second attempt; at the attempt limit it ends worker_lost.
+    store.renew(stranded, -1)  # (the pass above was given a clock AFTER seconds ahead)
+    assert store.start(stranded, max_attempts=2, lease_s=15).detail == "2"
+    assert store.redis.zscore(running_key("audio"), stranded) is not None
+    store.renew(stranded, -1)  # its worker died again
+    assert store.start(stranded, max_attempts=2, lease_s=15).outcome == "exhausted"
+    failed = store.get(stranded)
+    assert failed is not None and failed.job.error is not None
+    assert (failed.job.status, failed.job.error.code) == ("failed", "worker_lost")
 
 
 # ---- the broker, as a kombu Redis transport lays it out ------------------------------------
@@ -168,7 +246,8 @@ def test_broker_view_names_the_jobs_without_a_message(celery: Celery) -> None:
 def test_a_lost_job_is_sent_again_as_the_api_sends_it(
     store: JobStore, celery: Celery, settings: Settings
 ) -> None:
-    lost, _ = create({"url": "http://example.com/lost.wav"})
+    urgent = JobOptions(priority=9, timeout_s=3)
+    lost, _ = create({"url": "http://example.com/lost.wav"}, options=urgent)
     kept, _ = create({"url": "http://example.com/kept.wav"})
     # kept's message waits in the broker (a backlog); lost's was dropped by a killed worker.
     celery.send_task("asyncml.audio.length", args=(kept, {"url": "u"}), task_id=kept, queue="audio")
@@ -184,10 +263,12 @@ def test_a_lost_job_is_sent_again_as_the_api_sends_it(
         assert republisher.run_pass(store.redis, view, "audio", now=now + AFTER + 1) == []
     finally:
         view.close()
-    raw = store.redis.lrange("audio", 0, -1)
+    # In the list of its priority, with its own time limits (hard, soft): as the API sent it.
+    raw = store.redis.lrange(redis_list("audio", 9), 0, -1)
     messages = [orjson.loads(m) for m in raw]
     sent = next(m for m in messages if m["headers"]["id"] == lost)
     assert sent["headers"]["task"] == "asyncml.audio.length"
+    assert sent["headers"]["timelimit"] == [33, 3]  # soft 3 s, then the task's 30 s of grace
     assert sent["properties"]["delivery_info"]["routing_key"] == "audio"
     body = orjson.loads(base64.b64decode(sent["body"]))
     assert body[0] == [lost, {"url": "http://example.com/lost.wav"}]

@@ -25,7 +25,7 @@ from asyncml.api.routes.jobs import ERRORS
 from asyncml.api.routes.jobs import _linked as linked
 from asyncml.errors import BadHeaderError
 from asyncml.events import event_log_key, event_name, event_view
-from asyncml.schemas import Job, JobStatus, Problem
+from asyncml.schemas import Job, Problem
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -115,7 +115,7 @@ async def stream_job_events(
     if last_event_id:
         after = f"({_resume_point(last_event_id)}"
         # Finished, and nothing left to send: 204 tells EventSource to stop reconnecting.
-        if job.status.is_terminal() and job.status != JobStatus.EXPIRED:
+        if job.status.is_terminal():
             rest = await jobs.store.redis.xrange(event_log_key(job_id), min=after, max="+", count=1)
             if not rest:
                 return Response(status_code=204)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from asyncml.api.deps import AppSettings, Catalog, Jobs, Owner
+from asyncml.api.inputs import check_references
+from asyncml.api.jobs import BadRequestError
 from asyncml.api.limits import check_input_size
 from asyncml.api.webhooks import webhook_target, with_deliveries
+from asyncml.scheduling import JobOptions
 from asyncml.schemas import Job, JobCreate, JobLinks, JobPage, JobStatus, Problem
+from asyncml.settings import Settings
+from asyncml.store.registry import TaskManifest
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -70,6 +76,7 @@ async def create_job(
     ] = None,
 ) -> Job:
     """Queue a job. Answers 202 with the job at once; collect the result later."""
+    await check_references(body.input, owner, request.app.state.files, settings.data_uri_max_bytes)
     check_input_size(body.input, settings.max_input_bytes)
     spec = await catalog.resolve(body.task)
     catalog.validator(spec).check(body.input)
@@ -77,11 +84,42 @@ async def create_job(
     webhook = None
     if body.webhook is not None:
         webhook = webhook_target("webhook", body.webhook, body.webhook_events, "v1", settings)
-    job, replayed = await jobs.submit(spec, payload, owner, idempotency_key, webhook)
+    options, limits = _scheduling(body, spec, settings)
+    asked = body.model_dump(
+        include={"priority", "deadline", "start_within_s", "timeout_s"},
+        exclude_defaults=True,
+        mode="json",
+    )
+    job, replayed = await jobs.submit(
+        spec, payload, owner, idempotency_key, webhook, options, limits, asked
+    )
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return _linked(request, job)
+
+
+def _scheduling(
+    body: JobCreate, spec: TaskManifest, settings: Settings
+) -> tuple[JobOptions, tuple[float, float] | None]:
+    """The job's options and its own (soft, hard) time limits; 422 for a ``timeout_s``
+    above what its task allows."""
+    deadline = None
+    if body.deadline is not None:
+        deadline = body.deadline.timestamp()
+    elif body.start_within_s is not None:
+        deadline = time.time() + body.start_within_s
+    options = JobOptions(priority=body.priority, deadline=deadline, timeout_s=body.timeout_s)
+    if body.timeout_s is None:
+        return options, None
+    soft = spec.limits.get("soft_time_limit_s") or settings.task_soft_time_limit_s
+    hard = spec.limits.get("time_limit_s") or settings.task_time_limit_s
+    if body.timeout_s > soft:
+        raise BadRequestError(
+            f"timeout_s: {body.timeout_s:g} is above the {soft}s limit of task "
+            f"{spec.key}; at most {soft}"
+        )
+    return options, options.time_limits(soft, hard)
 
 
 @router.get("", responses=ERRORS)

@@ -21,7 +21,8 @@ FORMAT = "asyncml.gender/1"
 
 @dataclass(frozen=True)
 class LogisticModel:
-    """P(male) = sigmoid(coef . (x[features] - mean) / scale + intercept)."""
+    """P(male) = sigmoid(coef . (x[features] - mean) / scale + intercept), calibrated on
+    held-out speakers; an answer less sure than ``min_confidence`` is withheld."""
 
     features: tuple[str, ...]
     mean: np.ndarray
@@ -29,6 +30,7 @@ class LogisticModel:
     coef: np.ndarray
     intercept: float
     meta: dict[str, Any]
+    min_confidence: float = 0.5
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LogisticModel:
@@ -43,8 +45,17 @@ class LogisticModel:
         )
         if any(a.shape != (len(features),) for a in (mean, scale, coef)):
             raise ValueError("mean, scale and coef must each have one value per feature")
+        min_confidence = float(data.get("min_confidence", 0.5))
+        if not 0.5 <= min_confidence < 1:
+            raise ValueError("min_confidence must be in [0.5, 1)")
         return cls(
-            features, mean, scale, coef, float(data["intercept"]), dict(data.get("meta", {}))
+            features,
+            mean,
+            scale,
+            coef,
+            float(data["intercept"]),
+            dict(data.get("meta", {})),
+            min_confidence,
         )
 
     @classmethod
@@ -59,6 +70,7 @@ class LogisticModel:
             "scale": self.scale.tolist(),
             "coef": self.coef.tolist(),
             "intercept": self.intercept,
+            "min_confidence": self.min_confidence,
             "meta": self.meta,
         }
 

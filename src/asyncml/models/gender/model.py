@@ -1,7 +1,9 @@
 """Speaker gender of a clip: VAD, then pitch and formants of the speech, then the classifier.
 
 Audio with no usable speech (silence, noise, music, a steady tone) gets ``gender=None`` and
-a ``reason`` rather than a guess. Several clips can be run together (``predict_batch``): the
+a ``reason`` rather than a guess; so does a voice the classifier is unsure about
+(``reason="uncertain"``: calibrated confidence below the artifact's ``min_confidence``).
+Several clips can be run together (``predict_batch``): the
 classifier then sees every clip's and every segment's features in one matrix.
 """
 
@@ -56,6 +58,12 @@ def prepare(samples: np.ndarray, rate: int) -> np.ndarray:
 
 def _label(p_male: float) -> tuple[str, float]:
     return ("male", p_male) if p_male >= 0.5 else ("female", 1.0 - p_male)
+
+
+def _sure(p_male: float, min_confidence: float) -> tuple[str | None, float | None]:
+    """The answer, or (None, None) when it is less sure than ``min_confidence``."""
+    gender, confidence = _label(p_male)
+    return (gender, confidence) if confidence >= min_confidence else (None, None)
 
 
 @dataclass(frozen=True)
@@ -125,12 +133,13 @@ class GenderModel:
         median_f0 = round(overall.median_f0_hz, 1)
         if overall.f0_spread_st < MIN_F0_SPREAD_ST:
             return GenderResult(None, None, median_f0, speech, reason="not_speech_like")
-        gender, confidence = _label(next(probs))
+        floor = self.classifier.min_confidence
+        gender, confidence = _sure(next(probs), floor)
         segments = []
         for seg, part in zip(clip.segments[:MAX_SEGMENTS], clip.parts, strict=True):
             label: tuple[str | None, float | None] = (None, None)
             if part is not None:
-                label = _label(next(probs))
+                label = _sure(next(probs), floor)
             segments.append(
                 SegmentResult(
                     start=round(seg.start / RATE, 3),
@@ -140,6 +149,8 @@ class GenderModel:
                     median_f0_hz=None if part is None else round(part.median_f0_hz, 1),
                 )
             )
+        if gender is None or confidence is None:
+            return GenderResult(None, None, median_f0, speech, "uncertain", segments)
         return GenderResult(gender, round(confidence, 4), median_f0, speech, None, segments)
 
 

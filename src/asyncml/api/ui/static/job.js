@@ -116,6 +116,9 @@ export async function showJob(container, jobId, signal, { heading = "h1" } = {})
         ["started", since(job.started_at, job.created_at, "waited")],
         ["finished", since(job.finished_at, job.started_at || job.created_at, "ran")],
         ["queue position", job.queue_position ?? "–"],
+        ["priority", String(job.priority ?? 0)],
+        ...(job.deadline ? [["start deadline", when(job.deadline)]] : []),
+        ...(job.timeout_s ? [["time limit", `${job.timeout_s} s`]] : []),
       ].flatMap(([k, v]) => [h("dt", {}, k), h("dd", { "data-fact": k, "data-key": k }, v instanceof Node ? v : String(v))]),
     ));
     const p = job.progress;
