@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # targets that need them: `make up` installs what running asyncml needs and nothing more.
 DEV := $(VENV)/.dev-installed
 
-.PHONY: install install-dev up test test-unit lint format diagram bench
+.PHONY: install install-dev up test test-unit cluster-test lint format diagram bench
 
 $(BIN)/asyncml: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ test: install-dev  ## the whole suite: unit + integration (real Redis, RabbitMQ,
 
 test-unit: install-dev
 	$(BIN)/pytest tests/unit
+
+cluster-test: install-dev  ## as root: hosts in network namespaces, every fault, both brokers (docs/reliability.md)
+	$(BIN)/python -m tests.cluster run --jobs $(or $(JOBS),400) --out cluster-results.json
 
 lint: install-dev
 	$(BIN)/ruff check src tests

@@ -9,6 +9,8 @@ loading ``tests.plugins.fixture_tasks`` by import string.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -162,13 +164,20 @@ def test_forget_and_register_from_the_command_line(fixture_stack: tuple[Stack, P
     stack, _ = fixture_stack
     unknown = _asyncml(stack, "tasks", "forget", "fixture.nothing")
     assert unknown.returncode == 1 and "no task 'fixture.nothing'" in unknown.stderr
-    forgot = _asyncml(stack, "tasks", "forget", "fixture.crash")
-    assert forgot.returncode == 0 and "forgot fixture.crash@1" in forgot.stdout
 
     def status() -> int:
         return _submit(stack, "fixture.crash", {}).status_code
 
-    wait_for(lambda: status() == 422, 10, "the API to forget fixture.crash")
+    # The worker is frozen while the API is asked: its heartbeat (every 5 s) would write the
+    # manifest back, and on two busy cores that can come before the first question.
+    worker = stack.workers[0].pid
+    os.killpg(worker, signal.SIGSTOP)
+    try:
+        forgot = _asyncml(stack, "tasks", "forget", "fixture.crash")
+        assert forgot.returncode == 0 and "forgot fixture.crash@1" in forgot.stdout
+        wait_for(lambda: status() == 422, 10, "the API to forget fixture.crash")
+    finally:
+        os.killpg(worker, signal.SIGCONT)
     # Its worker is still up: its next heartbeat writes the manifest back.
     wait_for(lambda: status() == 202, 30, "the worker's heartbeat to restore fixture.crash")
     registered = _asyncml(stack, "tasks", "register", "--tasks", FIXTURES)

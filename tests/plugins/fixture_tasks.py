@@ -173,3 +173,31 @@ class Big:
 class WrongOutput:
     def run(self, input: Nothing, ctx: asyncml.Context) -> Blob:
         return {"not": "a blob"}  # type: ignore[return-value]
+
+
+class Work(BaseModel):
+    seconds: float = Field(default=0.05, ge=0, le=30)
+
+
+class Worked(BaseModel):
+    host: str
+    pid: int
+
+
+@asyncml.task("fixture.tally", queue="fixture")
+class Tally:
+    """Works for ``seconds`` and appends ``<job id> <host> <pid>`` to the file named by
+    ``ASYNCML_FIXTURE_EXECUTION_LOG`` once per execution, outside the job store, so the
+    cluster tests (tests/cluster) count re-executions whatever the store recorded."""
+
+    def run(self, input: Work, ctx: asyncml.Context) -> Worked:
+        host = os.environ.get("ASYNCML_FIXTURE_HOST", "")
+        if path := os.environ.get("ASYNCML_FIXTURE_EXECUTION_LOG"):
+            # One write() on an O_APPEND file: lines of concurrent processes never mix.
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, f"{ctx.job_id} {host} {os.getpid()}\n".encode())
+            finally:
+                os.close(fd)
+        time.sleep(input.seconds)
+        return Worked(host=host, pid=os.getpid())

@@ -4,6 +4,7 @@ under both event loops the API may run on: asyncio's own and uvloop (uvicorn's).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -134,3 +135,34 @@ def test_a_silent_server_times_out_and_the_next_command_reconnects(
             conn.close()
             accepted += 1
     assert accepted == 2  # a fresh connection after the timeout, not a reply out of turn
+
+
+def test_after_a_failed_connect_waiting_commands_fail_at_once(run: Callable[..., Any]) -> None:
+    """A store cut off (connects run into their timeout): ten concurrent commands cost one
+    connect attempt, not ten in a row (each waiting for the one before: answers later and
+    later); after ``FAIL_FAST_S`` a command tries again."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        port = listener.getsockname()[1]
+
+        async def scenario() -> list[BaseException | None]:
+            # Database 1: the connect sends SELECT, which the silent server never answers.
+            connection = PipelinedConnection(f"redis://127.0.0.1:{port}/1", connect_timeout=0.3)
+            calls = [connection.execute("PING") for _ in range(10)]
+            outcomes = await asyncio.gather(*calls, return_exceptions=True)
+            await asyncio.sleep(1.1)  # FAIL_FAST_S has passed: the next command connects
+            with pytest.raises(redis.ConnectionError):
+                await connection.execute("PING")
+            await connection.close()
+            return [o if isinstance(o, BaseException) else None for o in outcomes]
+
+        outcomes = run(scenario())
+        listener.settimeout(0.5)
+        accepted = 0
+        with contextlib.suppress(TimeoutError):
+            while True:
+                listener.accept()[0].close()
+                accepted += 1
+    assert all(isinstance(o, redis.ConnectionError) for o in outcomes), outcomes
+    assert accepted == 2  # one connect for the ten, one for the command after the pause

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
@@ -70,6 +71,23 @@ def test_fresh_lease_blocks_a_duplicate_and_a_lapsed_one_does_not(store: JobStor
     assert store.renew(job_id, 0)  # the holder "died": its lease is now over
     again = store.start(job_id, 3, lease_s=30)
     assert again.run and again.detail == "2"
+
+
+@pytest.mark.parametrize("skew_s", [-60, 60])
+def test_leases_hold_between_workers_whose_clocks_disagree(store: JobStore, skew_s: int) -> None:
+    """A worker whose clock is a minute off (either way) takes a lease that the others see
+    as fresh, and sees theirs as fresh: leases run on the store's clock."""
+    skewed = JobStore(URL, retention_s=3600, clock=lambda: time.time() + skew_s)
+    try:
+        for first, second in ((skewed, store), (store, skewed)):
+            job_id, _ = create()
+            assert first.start(job_id, 3, lease_s=30).run
+            busy = second.start(job_id, 3, lease_s=30)
+            assert busy.outcome == "busy" and 25 < float(busy.detail) <= 30, busy
+            assert first.renew(job_id, 30)
+            assert second.start(job_id, 3, lease_s=30).outcome == "busy"
+    finally:
+        skewed.redis.close()
 
 
 def test_attempt_limit(store: JobStore) -> None:

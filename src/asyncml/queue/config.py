@@ -22,6 +22,12 @@ def broker_transport_options(settings: Settings) -> dict[str, object]:
         # Sweep for messages of dead workers often enough to honour a short timeout.
         "unacked_restore_interval": max(1, min(10, settings.visibility_timeout_s // 4)),
         "unacked_restore_throttle": 1,
+        # A sweep holds a lock in the broker while it restores; a worker that dies
+        # holding it (a host lost mid-sweep) stops every sweep until the lock expires:
+        # kombu's 300 s stranded a lost host's jobs for minutes. A sweep takes
+        # milliseconds, and two overlapping sweeps at worst put a message back twice
+        # (the copy waits for the lease, then finds the job finished).
+        "unacked_mutex_expire": max(5, min(30, settings.visibility_timeout_s // 2)),
         "socket_timeout": 10,
         "socket_connect_timeout": 5,
         "health_check_interval": 25,

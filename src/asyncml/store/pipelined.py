@@ -29,6 +29,11 @@ from redis.asyncio.connection import parse_url
 from redis.exceptions import NoScriptError, ResponseError
 
 _DEAD = (redis.ConnectionError, ConnectionError, OSError)
+# After a connect that timed out, requests fail at once for this long instead of each
+# waiting its turn to try again: with the store cut off (packets dropped, every connect running into
+# its timeout) the waiters would queue behind one another, and the API would answer
+# later and later instead of a quick 503.
+FAIL_FAST_S = 1.0
 
 
 class _Protocol(asyncio.Protocol):
@@ -78,6 +83,7 @@ class PipelinedConnection:
         self._connect_timeout = connect_timeout
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Lock | None = None
+        self._failed: tuple[float, redis.ConnectionError] | None = None  # until, why
 
     @staticmethod
     def supports(url: str) -> bool:
@@ -117,12 +123,26 @@ class PipelinedConnection:
         protocol = self._protocol
         if protocol is not None and protocol.lost is None:
             return protocol
+        self._fail_fast()
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:
             if self._protocol is None or self._protocol.lost is not None:
-                self._protocol = await self._open()
+                self._fail_fast()  # the connect this caller waited for has just failed
+                try:
+                    self._protocol = await self._open()
+                except redis.ConnectionError as exc:
+                    # Only a connect that ran into its timeout: a refused one (a server
+                    # restarting) costs nothing, and the next request should try at once.
+                    if isinstance(exc.__cause__, TimeoutError):
+                        self._failed = (asyncio.get_running_loop().time() + FAIL_FAST_S, exc)
+                    raise
+                self._failed = None
             return self._protocol
+
+    def _fail_fast(self) -> None:
+        if self._failed is not None and asyncio.get_running_loop().time() < self._failed[0]:
+            raise redis.ConnectionError(str(self._failed[1]))
 
     async def _open(self) -> _Protocol:
         loop = asyncio.get_running_loop()

@@ -88,6 +88,15 @@ return {'new'}
 """
 )
 
+# Leases are read and written on the store's clock (TIME), never a worker's: workers on
+# hosts whose clocks disagree by a minute must still agree on whether a lease is fresh.
+_STORE_CLOCK_LUA = """
+local function store_clock()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+"""
+
 # KEYS: job, event log, webhook outbox.
 # ARGV: now, max attempts, channel, error json when attempts run out, lease seconds, error
 #   json of a job past its start deadline
@@ -96,11 +105,12 @@ return {'new'}
 # past its start deadline ends expired instead of running.
 START_SCRIPT = (
     STATE_LUA
+    + _STORE_CLOCK_LUA
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', '0'} end
 if status ~= 'queued' and status ~= 'started' then return {'skip', status} end
-local now = tonumber(ARGV[1])
+local now = store_clock()
 if status == 'queued' then
   local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline') or '')
   if deadline and deadline <= now then
@@ -162,14 +172,17 @@ redis.call('PUBLISH', ARGV[7], 'retry')
 return {'retry', tostring(delay)}
 """
 
-# KEYS: job. ARGV: lease_until
-RENEW_SCRIPT = """
+# KEYS: job. ARGV: lease seconds (from now on the store's clock)
+RENEW_SCRIPT = (
+    _STORE_CLOCK_LUA
+    + """
 if redis.call('HGET', KEYS[1], 'status') == 'started' then
-  redis.call('HSET', KEYS[1], 'lease_until', ARGV[1])
+  redis.call('HSET', KEYS[1], 'lease_until', tostring(store_clock() + tonumber(ARGV[1])))
   return 1
 end
 return 0
 """
+)
 
 # KEYS: job, event log. ARGV: progress json, now, channel
 # Only a started job takes progress: a late report cannot touch a finished or canceled one.

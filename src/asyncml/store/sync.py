@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -29,7 +30,10 @@ from asyncml.store.records import (
 class JobStore:
     """Synchronous job store for worker processes."""
 
-    def __init__(self, url: str, retention_s: int) -> None:
+    def __init__(self, url: str, retention_s: int, clock: Callable[[], float] = wall_time) -> None:
+        # ``clock`` stamps events (``started_at``, ``finished_at``); a test gives a worker
+        # a skewed one. Leases never use it: they run on the store's clock.
+        self._clock = clock
         self.redis = redis.Redis.from_url(url, socket_timeout=10, health_check_interval=30)
         self.retention_s = retention_s
         self._start = DirectScript(self.redis, START_SCRIPT)
@@ -50,7 +54,7 @@ class JobStore:
         outcome, detail = self._start(
             keys=state_keys(job_id),
             args=[
-                wall_time(),
+                self._clock(),
                 max_attempts,
                 events_channel(job_id),
                 error,
@@ -61,13 +65,13 @@ class JobStore:
         return Claim(outcome.decode(), detail.decode())
 
     def renew(self, job_id: str, lease_s: float) -> bool:
-        return bool(self._renew(keys=[job_key(job_id)], args=[wall_time() + lease_s]))
+        return bool(self._renew(keys=[job_key(job_id)], args=[lease_s]))
 
     def progress(self, job_id: str, done: float, total: float | None, message: str | None) -> bool:
         """Record a running job's progress (a ``progress`` event); False once it has ended."""
         body = orjson.dumps({"done": done, "total": total, "message": message})
         keys = [job_key(job_id), event_log_key(job_id)]
-        return bool(self._progress(keys=keys, args=[body, wall_time(), events_channel(job_id)]))
+        return bool(self._progress(keys=keys, args=[body, self._clock(), events_channel(job_id)]))
 
     def status(self, job_id: str) -> str | None:
         raw: bytes | None = self.redis.hget(job_key(job_id), "status")  # type: ignore[assignment]
@@ -80,7 +84,7 @@ class JobStore:
         return self._end(job_id, JobStatus.FAILED, "error", error_json(code, message))
 
     def _end(self, job_id: str, status: JobStatus, field: str, payload: bytes) -> str:
-        args: list[Any] = [status.value, field, payload, wall_time(), events_channel(job_id)]
+        args: list[Any] = [status.value, field, payload, self._clock(), events_channel(job_id)]
         outcome: bytes = self._finish(keys=state_keys(job_id), args=args)
         return outcome.decode()
 
@@ -95,7 +99,7 @@ class JobStore:
         attempt) while attempts remain; ("final", attempts) when none do, or ("gone", 0)
         when it no longer runs. ``backoff``: first delay, longest delay, jitter factor."""
         body = orjson.dumps({"code": error[0], "message": error[1]})[:-1].decode()
-        args: list[Any] = [max_attempts, body, wall_time(), *backoff, events_channel(job_id)]
+        args: list[Any] = [max_attempts, body, self._clock(), *backoff, events_channel(job_id)]
         outcome, detail = self._retry(keys=[job_key(job_id), event_log_key(job_id)], args=args)
         answer = outcome.decode()
         return answer, float(detail) if answer != "gone" else 0.0

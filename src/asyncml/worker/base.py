@@ -113,7 +113,11 @@ class JobTask(Task):  # type: ignore[misc]
             else:
                 with ctx.leases.hold(job_id):
                     outcome = self._execute(definition, instance, job_id, payload)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except (redis.ConnectionError, redis.TimeoutError, SoftTimeLimitExceeded) as exc:
+            # SoftTimeLimitExceeded here struck a store call whose reply was lost (a
+            # partition), not the task's code (_execute records that as a timeout): the job
+            # may be recorded started, so acking would strand it. Put it back; once its
+            # lease lapses the next delivery runs it.
             delay = STORE_RETRY_DELAYS[min(self.request.retries, len(STORE_RETRY_DELAYS) - 1)]
             log.warning("job %s: store unreachable (%s); retrying in %ss", job_id, exc, delay)
             raise self.retry(countdown=delay, max_retries=STORE_MAX_RETRIES) from exc

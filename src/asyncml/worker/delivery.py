@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 import redis
 from celery import Celery
+from celery.exceptions import SoftTimeLimitExceeded
 
 from asyncml.apikeys import PUBLIC_OWNER
 from asyncml.errors import DestinationNotAllowedError, FetchTimeoutError, JobError
@@ -290,8 +291,10 @@ def register(app: Celery, settings: Settings) -> None:
     def deliver(member: str, attempt: int) -> None:
         try:
             lane = courier.destination(member)
-        except redis.RedisError as exc:  # as above: sent again once the claim lapses
-            log.warning("webhook %s attempt %s: job store unreachable (%s)", member, attempt, exc)
+        except (redis.RedisError, SoftTimeLimitExceeded) as exc:
+            # As above: sent again once the claim lapses. The soft limit strikes here only
+            # when the store's reply never comes (a partition).
+            log.warning("webhook %s attempt %s: job store unreachable (%r)", member, attempt, exc)
             return
         if lane is not None:
             lanes.submit(lane, functools.partial(send, member, attempt))
