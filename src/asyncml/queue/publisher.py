@@ -61,6 +61,39 @@ def _redis_message(
     )
 
 
+def send_job(
+    celery: Celery,
+    celery_name: str,
+    job_id: str,
+    payload: dict[str, Any],
+    version: str | None,
+    queue: str,
+    *,
+    priority: int | None = None,
+    soft_time_limit: float | None = None,
+    time_limit: float | None = None,
+) -> None:
+    """Send one job's task through Celery's own producer (blocking): the message every path
+    writes (task name, ``(job_id, input)``, the version in kwargs, task id = job id), on the
+    job's queue with its broker ``priority`` and time limits. The API's fallback path and
+    the workers' republisher both send through here."""
+    celery.send_task(
+        celery_name,
+        args=(job_id, payload),
+        kwargs={"version": version},
+        task_id=job_id,
+        queue=queue,
+        priority=priority,
+        soft_time_limit=soft_time_limit,
+        time_limit=time_limit,
+    )
+
+
+def send_delivery(celery: Celery, task: str, member: str, attempt: int, queue: str) -> None:
+    """Send one webhook delivery attempt's task (blocking; the workers' webhook sweeper)."""
+    celery.send_task(task, args=(member, attempt), queue=queue)
+
+
 class Publisher:
     def __init__(
         self,
@@ -132,15 +165,17 @@ class Publisher:
             return
 
         def send() -> None:
-            self.celery.send_task(
+            soft, hard = time_limits if time_limits else (None, None)
+            send_job(
+                self.celery,
                 spec.celery_name,
-                args=(job_id, payload),
-                kwargs={"version": spec.version},
-                task_id=job_id,
-                queue=spec.queue,
+                job_id,
+                payload,
+                spec.version,
+                spec.queue,
                 priority=priority,
-                soft_time_limit=time_limits[0] if time_limits else None,
-                time_limit=time_limits[1] if time_limits else None,
+                soft_time_limit=soft,
+                time_limit=hard,
             )
 
         try:

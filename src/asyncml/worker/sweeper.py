@@ -23,6 +23,7 @@ from celery import Celery, bootsteps
 from kombu.exceptions import KombuError
 
 from asyncml.queue.names import WEBHOOK_DELIVER_TASK, WEBHOOK_QUEUE
+from asyncml.queue.publisher import send_delivery
 from asyncml.settings import Settings
 from asyncml.store.deliveries import DeliveryStore
 from asyncml.store.keys import WEBHOOK_KICK_CHANNEL
@@ -85,9 +86,7 @@ class Sweeper:
             while not self._stop.is_set():
                 due, wait = store.dispatch(batch=BATCH, claim_s=claim_s, attempts=attempts)
                 for member, attempt in due:
-                    self.app.send_task(
-                        WEBHOOK_DELIVER_TASK, args=(member, attempt), queue=WEBHOOK_QUEUE
-                    )
+                    send_delivery(self.app, WEBHOOK_DELIVER_TASK, member, attempt, WEBHOOK_QUEUE)
                 if due:
                     log.debug("webhook sweeper: dispatched %d", len(due))
                 if len(due) >= BATCH:

@@ -18,17 +18,16 @@ from asyncml.scheduling import JobOptions
 from asyncml.settings import Settings
 from asyncml.store import JobStore
 from asyncml.store.keys import METRICS_KEY, queued_key, running_key
-from asyncml.worker.app import create_celery
-from asyncml.worker.republish import (
-    Republisher,
+from asyncml.store.sweeps import (
     forget,
     lock_key,
     pick,
     pick_stranded,
-    requeue_after,
     still_queued,
     take_turn,
 )
+from asyncml.worker.app import create_celery
+from asyncml.worker.republish import Republisher, requeue_after
 from asyncml.worker.sweeper import dispatch_claim_s
 from tests.unit.conftest import URL
 from tests.unit.test_store import create
