@@ -26,48 +26,56 @@ from asyncml.store.keys import (
 BATCH = 500  # jobs sent again per queue and pass, at most
 SCAN = 10000  # old waiting jobs looked at per pass (ASYNCML_MAX_QUEUED's default)
 
-# KEYS: waiting set, examined set. ARGV: now, after, batch, scan.
-# Jobs waiting since before now - after and not examined since then; they are marked.
-PICK_WAITING_SCRIPT = """
+# The two passes share everything but which old entries qualify: they read the entries
+# scored before now - after, skip those examined since then, mark what they pick (at most
+# ``batch``), and keep the examined set only as long as it matters.
+_PICK_HEAD = """
 local now, after = tonumber(ARGV[1]), tonumber(ARGV[2])
 local cutoff = now - after
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', cutoff)
 local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'LIMIT', 0, tonumber(ARGV[4]))
 local picked = {}
-for _, id in ipairs(old) do
-  if not redis.call('ZSCORE', KEYS[2], id) then
-    picked[#picked + 1] = id
-    redis.call('ZADD', KEYS[2], now, id)
-    if #picked >= tonumber(ARGV[3]) then break end
-  end
+local function mark(id)
+  if redis.call('ZSCORE', KEYS[2], id) then return false end
+  picked[#picked + 1] = id
+  redis.call('ZADD', KEYS[2], now, id)
+  return #picked >= tonumber(ARGV[3])
 end
+"""
+_PICK_TAIL = """
 if #picked > 0 then redis.call('PEXPIRE', KEYS[2], math.ceil(after * 2000)) end
 return picked
 """
 
+# KEYS: waiting set, examined set. ARGV: now, after, batch, scan.
+# Jobs waiting since before now - after and not examined since then; they are marked.
+PICK_WAITING_SCRIPT = (
+    _PICK_HEAD
+    + """
+for _, id in ipairs(old) do
+  if mark(id) then break end
+end
+"""
+    + _PICK_TAIL
+)
 
 # KEYS: running set, examined set. ARGV: now, after, batch, scan, job key prefix.
 # Started jobs whose lease lapsed before now - after and not examined since then; they are
 # marked. Entries of jobs no longer started (an expired record) leave the running set.
-PICK_STRANDED_SCRIPT = """
-local now, after = tonumber(ARGV[1]), tonumber(ARGV[2])
-local cutoff = now - after
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', cutoff)
-local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'LIMIT', 0, tonumber(ARGV[4]))
-local picked = {}
+PICK_STRANDED_SCRIPT = (
+    _PICK_HEAD
+    + """
 for _, id in ipairs(old) do
   local job = redis.call('HMGET', ARGV[5] .. id, 'status', 'lease_until')
   if job[1] ~= 'started' then
     redis.call('ZREM', KEYS[1], id)
-  elseif tonumber(job[2] or '0') < cutoff and not redis.call('ZSCORE', KEYS[2], id) then
-    picked[#picked + 1] = id
-    redis.call('ZADD', KEYS[2], now, id)
-    if #picked >= tonumber(ARGV[3]) then break end
+  elseif tonumber(job[2] or '0') < cutoff and mark(id) then
+    break
   end
 end
-if #picked > 0 then redis.call('PEXPIRE', KEYS[2], math.ceil(after * 2000)) end
-return picked
 """
+    + _PICK_TAIL
+)
 
 
 seen_key = republish_seen_key
